@@ -1,0 +1,42 @@
+"""One hierarchy of errors for noisecast.
+
+Messages name the file, key, feed or story and say what to do. Driver errors are wrapped only
+at the storage edge (``raise StorageError(...) from e``); programming errors are left alone.
+"""
+
+from __future__ import annotations
+
+
+class NoisecastError(Exception):
+    """Base class of every error noisecast raises on purpose."""
+
+
+class ConfigError(NoisecastError, ValueError):
+    """The configuration (file, environment or command line) is not valid.
+
+    ``str(err)`` is one line per problem, each of the form ``FILE: key.path: what is wrong``.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+class StorageError(NoisecastError):
+    """The database could not do what was asked (locked, unreachable, wrong schema)."""
+
+
+class FeedError(NoisecastError):
+    """A feed could not be fetched or parsed. Recorded on the source row; the run goes on."""
+
+
+class QueryError(NoisecastError, ValueError):
+    """A story query does not parse. ``position`` is the 0-based character offset."""
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+class ForecastError(NoisecastError):
+    """A forecast could not be fitted or made."""
