@@ -1,0 +1,1 @@
+"""noisecast engine: config, store, matching, scoring, forecasting, review, analysis."""

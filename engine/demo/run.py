@@ -1,0 +1,191 @@
+"""``noisecast demo``: a simulated news cycle, collected hour by simulated hour, offline.
+
+The generator (:mod:`engine.demo.cycle`) writes the cycle; :class:`DemoFeedServer` serves each
+outlet's feed on 127.0.0.1 as it stood at the simulated hour; the real collector fetches and
+parses it over HTTP and stores it, exactly as it would a publisher's feed. Only the politeness
+limits differ (it is our own loopback server, so no per-host gap and no jitter).
+
+Running it again re-collects the same cycle into the same database: every entry is already
+there, so nothing is added, which is the point.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from sqlalchemy import func, select, update
+
+from engine.catalog import sync_from_config
+from engine.collect import collect
+from engine.config import DatabaseSettings, Settings, SourceSettings, StorySettings
+from engine.demo.cycle import NewsCycle, generate_cycle
+from engine.demo.server import DemoFeedServer
+from engine.store import Store
+from engine.store.tables import mentions, sources, stories, story_mentions
+
+DEMO_START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+
+
+def demo_settings(
+    settings: Settings, cycle: NewsCycle, server: DemoFeedServer, database_url: str
+) -> Settings:
+    """The user's settings, pointed at the demo database, the demo feeds and the demo stories."""
+    collector = settings.collector.model_copy(
+        update={
+            "per_host_min_gap_seconds": 0.0,
+            "per_host_concurrency": 4,
+            "jitter_fraction": 0.0,
+            "default_interval_minutes": 60,
+            "min_interval_minutes": 60,
+            "max_interval_minutes": max(settings.collector.max_interval_minutes, 60),
+        }
+    )
+    return settings.model_copy(
+        update={
+            "database": DatabaseSettings(url=database_url),
+            "collector": collector,
+            "sources": tuple(
+                SourceSettings(kind=o.format, name=o.slug, url=server.url_for(o))
+                for o in cycle.outlets
+            ),
+            "stories": tuple(
+                StorySettings(slug=s.slug, title=s.title, query=s.query) for s in cycle.stories
+            ),
+        }
+    )
+
+
+def default_database_url(settings: Settings) -> str:
+    base = settings.path.resolve().parent if settings.path else Path.cwd()
+    return f"sqlite:///{base / 'var' / 'demo.db'}"
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    hours: int = 72,
+    seed: int = 20261126,
+    database_url: str | None = None,
+    console: Console | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Generate, serve and collect the demo cycle; print the story table; return a summary."""
+    console = console or Console()
+    started = time.monotonic()
+    cycle = generate_cycle(DEMO_START, hours=hours, seed=seed)
+    url = database_url or default_database_url(settings)
+    with DemoFeedServer(cycle) as server:
+        demo = demo_settings(settings, cycle, server, url)
+        store = Store.open(demo.database)
+        try:
+            store.migrate()
+            sync_from_config(store, demo, now=DEMO_START)
+            _rewind(store, DEMO_START)
+            fetched = new = 0
+            with Progress(
+                TextColumn("[bold]demo[/] simulated hour"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[new]} new mentions"),
+                console=console,
+                transient=True,
+                disable=quiet,
+            ) as progress:
+                task = progress.add_task("hours", total=hours, new=0)
+                for hour in range(1, hours + 1):
+                    now = DEMO_START + timedelta(hours=hour)
+                    server.set_time(now)
+                    report = collect(store, demo.collector, now=now)
+                    fetched += len(report.sources)
+                    new += report.items_new
+                    progress.update(task, advance=1, new=new)
+            rows = story_table(store, DEMO_START + timedelta(hours=hours))
+            where = store.engine.url.render_as_string(hide_password=True)
+        finally:
+            store.close()
+    summary = {
+        "database": where,
+        "hours": hours,
+        "outlets": len(cycle.outlets),
+        "articles_published": len(cycle.articles),
+        "fetches": fetched,
+        "new_mentions": new,
+        "http_requests": server.requests,
+        "seconds": round(time.monotonic() - started, 1),
+        "stories": rows,
+    }
+    if not quiet:
+        _print_summary(console, summary)
+    return summary
+
+
+def _rewind(store: Store, start: datetime) -> None:
+    """Make every source of the demo database due at the start again, to replay the cycle.
+
+    (``sync_from_config`` has already pointed them at this run's server port.)
+    """
+    with store.transaction() as conn:
+        conn.execute(
+            update(sources).values(
+                next_due_at=start,
+                interval_minutes=60,
+                failures=0,
+                consecutive_failures=0,
+                disabled_at=None,
+                disabled_reason=None,
+            )
+        )
+
+
+def story_table(store: Store, now: datetime) -> list[dict[str, Any]]:
+    """Per story: mentions so far, distinct outlets, mentions in the last 24 hours."""
+    day_ago = now - timedelta(hours=24)
+    seen = func.coalesce(mentions.c.published_at, mentions.c.fetched_at)
+    query = (
+        select(
+            stories.c.slug,
+            stories.c.title,
+            func.count(mentions.c.id).label("mentions"),
+            func.count(func.distinct(mentions.c.outlet)).label("outlets"),
+            func.count(mentions.c.id).filter(seen > day_ago).label("last_24h"),
+        )
+        .select_from(
+            stories.outerjoin(story_mentions).outerjoin(
+                mentions, mentions.c.id == story_mentions.c.mention_id
+            )
+        )
+        .where(stories.c.status == "active")
+        .group_by(stories.c.slug, stories.c.title)
+        .order_by(func.count(mentions.c.id).desc())
+    )
+    with store.reading() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _print_summary(console: Console, summary: dict[str, Any]) -> None:
+    table = Table(title=f"Demo news cycle after {summary['hours']} simulated hours")
+    for column in ("story", "title"):
+        table.add_column(column)
+    for column in ("mentions", "outlets", "last 24h"):
+        table.add_column(column, justify="right")
+    for row in summary["stories"]:
+        table.add_row(
+            row["slug"],
+            row["title"],
+            str(row["mentions"]),
+            str(row["outlets"]),
+            str(row["last_24h"]),
+        )
+    console.print(table)
+    console.print(
+        f"{summary['outlets']} outlets published {summary['articles_published']} articles; "
+        f"{summary['fetches']} fetches over {summary['http_requests']} HTTP requests stored "
+        f"{summary['new_mentions']} new mentions in {summary['seconds']} s."
+    )
+    console.print(f"Database: [bold]{summary['database']}[/]")

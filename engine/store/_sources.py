@@ -1,0 +1,88 @@
+"""Sources: what we fetch, and the scheduling state reader-style kept on each row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from engine.errors import NoisecastError
+from engine.store._base import StoreBase
+from engine.store.tables import sources
+
+
+class SourcesMixin(StoreBase):
+    def upsert_source(
+        self,
+        *,
+        kind: str,
+        name: str,
+        url: str,
+        interval_minutes: int,
+        now: datetime,
+        settings: dict[str, Any] | None = None,
+    ) -> tuple[int, bool]:
+        """Create the source (due now), or update it from config. Returns (id, created).
+
+        ``settings["origin_url"]`` remembers the URL config gave: a permanent redirect may
+        have moved ``url`` since, and reloading the same config must not move it back.
+        """
+        settings = {**(settings or {}), "origin_url": url}
+        with self.transaction() as conn:
+            row = conn.execute(select(sources).where(sources.c.name == name)).first()
+            if row is None:
+                created = conn.execute(
+                    sources.insert().values(
+                        kind=kind,
+                        name=name,
+                        url=url,
+                        settings=settings,
+                        interval_minutes=interval_minutes,
+                        next_due_at=now,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                return int(created.inserted_primary_key[0]), True
+            values: dict[str, Any] = {"kind": kind, "settings": settings, "updated_at": now}
+            if (row.settings or {}).get("origin_url") != url:
+                values.update(url=url, etag=None, last_modified=None, body_hash=None)
+            conn.execute(update(sources).where(sources.c.id == row.id).values(**values))
+            return int(row.id), False
+
+    def list_sources(self) -> list[dict[str, Any]]:
+        with self.reading() as conn:
+            rows = conn.execute(select(sources).order_by(sources.c.name))
+            return [dict(r._mapping) for r in rows]
+
+    def get_source(self, name: str) -> dict[str, Any]:
+        with self.reading() as conn:
+            row = conn.execute(select(sources).where(sources.c.name == name)).first()
+        if row is None:
+            raise NoisecastError(f"no source named {name!r} (see `noisecast sources list`)")
+        return dict(row._mapping)
+
+    def disable_source(self, name: str, *, reason: str, now: datetime) -> None:
+        with self.transaction() as conn:
+            done = conn.execute(
+                update(sources)
+                .where(sources.c.name == name)
+                .values(disabled_at=now, disabled_reason=reason, updated_at=now)
+            )
+        if done.rowcount == 0:
+            raise NoisecastError(f"no source named {name!r} (see `noisecast sources list`)")
+
+    def due_sources(
+        self, now: datetime, *, names: list[str] | None = None, force: bool = False
+    ) -> list[dict[str, Any]]:
+        """Enabled sources whose next fetch is due (all enabled ones with ``force``)."""
+        query = select(sources).where(sources.c.disabled_at.is_(None))
+        if names:
+            query = query.where(sources.c.name.in_(names))
+        if not force:
+            query = query.where(sources.c.next_due_at <= now)
+        query = query.where(or_(sources.c.lease_until.is_(None), sources.c.lease_until < now))
+        with self.reading() as conn:
+            rows = conn.execute(query.order_by(sources.c.next_due_at, sources.c.id))
+            return [dict(r._mapping) for r in rows]

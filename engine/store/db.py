@@ -1,0 +1,47 @@
+"""Engine creation: SQLite with WAL, foreign keys and a busy timeout; PostgreSQL via psycopg 3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+
+from engine.errors import StorageError
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) -> Engine:
+    """Create the SQLAlchemy engine for ``url``, with the pragmas noisecast relies on."""
+    try:
+        parsed = make_url(url)
+    except Exception as e:  # sqlalchemy raises ArgumentError with a terse text
+        raise StorageError(f"database.url: cannot parse {url!r}: {e}") from e
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            echo=echo,
+            connect_args={"timeout": busy_timeout_ms / 1000},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    raise StorageError(
+        f"database.url: unsupported backend {parsed.get_backend_name()!r}; "
+        "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+    )

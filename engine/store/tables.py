@@ -1,0 +1,250 @@
+"""The tables, as SQLAlchemy Core metadata. Migrations (``migrations/versions``) create them.
+
+Every timestamp is stored as UTC. :class:`UTCDateTime` refuses naive datetimes on the way in
+and hands back aware ones on the way out, on SQLite as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: noisecast stores UTC-aware times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite only autoincrements INTEGER keys
+
+
+def _id() -> Column[int]:
+    return Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _fk(name: str, target: str, **kw: Any) -> Column[int]:
+    return Column(name, Id, ForeignKey(target, ondelete="CASCADE"), **kw)
+
+
+stories = Table(
+    "stories",
+    metadata,
+    _id(),
+    Column("slug", String(80), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("query", Text, nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    _id(),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("settings", JSON, nullable=False, default=dict),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("interval_minutes", Integer, nullable=False),
+    Column("next_due_at", UTCDateTime, nullable=False),
+    Column("failures", Float, nullable=False, server_default="0"),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("last_fetched_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("disabled_at", UTCDateTime),
+    Column("disabled_reason", Text),
+    Column("lease_owner", String(200)),
+    Column("lease_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "next_due_at"),
+)
+
+fetches = Table(
+    "fetches",
+    metadata,
+    _id(),
+    _fk("source_id", "sources.id", nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False, index=True),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("http_status", Integer),
+    Column("outcome", String(24), nullable=False),
+    Column("bytes", Integer),
+    Column("items_seen", Integer, nullable=False, server_default="0"),
+    Column("items_new", Integer, nullable=False, server_default="0"),
+    Column("parser", String(32)),
+    Column("error", Text),
+)
+
+mentions = Table(
+    "mentions",
+    metadata,
+    _id(),
+    _fk("source_id", "sources.id", nullable=False),
+    Column("external_id", Text, nullable=False),
+    Column("url", Text),
+    Column("canonical_url", Text),
+    Column("title_key", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False, server_default=""),
+    Column("author", Text),
+    Column("outlet", Text),
+    Column("published_at", UTCDateTime),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("score", Integer),
+    Column("comments", Integer),
+    UniqueConstraint("source_id", "external_id"),
+    Index(None, "canonical_url"),
+    Index(None, "title_key"),
+    Index(None, "published_at"),
+)
+
+story_mentions = Table(
+    "story_mentions",
+    metadata,
+    _fk("story_id", "stories.id", primary_key=True),
+    _fk("mention_id", "mentions.id", primary_key=True, index=True),
+    Column("matched_terms", JSON, nullable=False, default=list),
+    Column("matched_at", UTCDateTime, nullable=False),
+)
+
+story_hourly = Table(
+    "story_hourly",
+    metadata,
+    _fk("story_id", "stories.id", primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("mentions", Integer, nullable=False),
+    Column("outlets", Integer, nullable=False),
+    Column("engagement", Float, nullable=False, server_default="0"),
+)
+
+noise_scores = Table(
+    "noise_scores",
+    metadata,
+    _fk("story_id", "stories.id", primary_key=True),
+    Column("as_of", UTCDateTime, primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("components", JSON, nullable=False),
+)
+
+forecasts = Table(
+    "forecasts",
+    metadata,
+    _id(),
+    _fk("story_id", "stories.id", nullable=False),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("horizon_hours", Integer, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("p10", Float, nullable=False),
+    Column("p50", Float, nullable=False),
+    Column("p90", Float, nullable=False),
+    Column("prob_rising", Float),
+    Column("trajectory", JSON),
+    Column("suggested_text", Text, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("final_text", Text),
+    Column("reviewer", String(80)),
+    Column("reviewed_at", UTCDateTime),
+    UniqueConstraint("story_id", "as_of", "horizon_hours"),
+)
+
+editors = Table(
+    "editors",
+    metadata,
+    _id(),
+    Column("username", String(80), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False, server_default="editor"),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+review_events = Table(
+    "review_events",
+    metadata,
+    _id(),
+    _fk("forecast_id", "forecasts.id", nullable=False, index=True),
+    Column("editor", String(80), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("before", Text),
+    Column("after", Text),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+model_runs = Table(
+    "model_runs",
+    metadata,
+    _id(),
+    Column("version", String(64), nullable=False, unique=True),
+    Column("trained_at", UTCDateTime, nullable=False),
+    Column("train_start", UTCDateTime),
+    Column("train_end", UTCDateTime),
+    Column("samples", Integer, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("path", Text),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    _id(),
+    Column("job", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False, index=True),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(16), nullable=False),
+    Column("detail", JSON),
+)

@@ -1,0 +1,261 @@
+"""The polite HTTP fetcher every collector shares.
+
+One GET per call, with: a User-Agent naming noisecast and the operator; connect and read
+timeouts (feedparser has none of its own); a cap on the decoded body (a gzip bomb stops at the
+cap too); conditional GET (``If-None-Match``, else ``If-Modified-Since``) plus a body hash for
+servers that answer 200 with the same bytes; redirects followed by hand so that a permanent
+one (301/308) can move the stored URL and a temporary one (302/307) cannot; ``Retry-After``
+read as seconds or an HTTP date; and per-host limits (at most N requests in flight per host,
+and a minimum gap between request starts).
+
+Nothing here decides what a failure means for the source's schedule: :class:`FetchResult`
+describes what happened and :mod:`engine.decider` turns it into the next due time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Literal
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+ErrorKind = Literal["timeout", "network", "http", "too_large", "redirects", "invalid_url"]
+
+PERMANENT_REDIRECTS = frozenset({301, 308})
+TEMPORARY_REDIRECTS = frozenset({302, 303, 307})
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    """What we know about a URL from the last time: its validators and body hash."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What one attempt produced. ``content`` is set only when there is something new to parse."""
+
+    url: str
+    status: int | None
+    content: bytes | None = None
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    bytes_read: int = 0
+    not_modified: bool = False
+    unchanged: bool = False
+    permanent_url: str | None = None
+    retry_after_seconds: float | None = None
+    error_kind: ErrorKind | None = None
+    error: str | None = None
+    duration_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error_kind is None
+
+
+@dataclass(frozen=True, slots=True)
+class Politeness:
+    """The limits a fetcher keeps; built from ``[collector]`` in config."""
+
+    user_agent: str
+    timeout_seconds: float = 20.0
+    connect_timeout_seconds: float = 10.0
+    max_body_bytes: int = 10_000_000
+    per_host_concurrency: int = 1
+    per_host_min_gap_seconds: float = 1.0
+    max_redirects: int = 5
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+@dataclass
+class _HostGate:
+    semaphore: asyncio.Semaphore
+    min_gap: float
+    last_start: float = -1e9
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def __aenter__(self) -> None:
+        await self.semaphore.acquire()
+        async with self.lock:
+            wait = self.last_start + self.min_gap - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.last_start = time.monotonic()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.semaphore.release()
+
+
+class PoliteFetcher:
+    """Fetch URLs over one shared ``httpx.AsyncClient`` while keeping per-host limits."""
+
+    def __init__(self, politeness: Politeness, client: httpx.AsyncClient | None = None) -> None:
+        self.politeness = politeness
+        self._own_client = client is None
+        self.client = client or httpx.AsyncClient(
+            headers={
+                "User-Agent": politeness.user_agent,
+                "Accept": (
+                    "application/rss+xml, application/atom+xml, application/rdf+xml, "
+                    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+                ),
+                "Accept-Encoding": "gzip, deflate",
+            },
+            timeout=httpx.Timeout(
+                politeness.timeout_seconds, connect=politeness.connect_timeout_seconds
+            ),
+            follow_redirects=False,
+        )
+        self._gates: dict[str, _HostGate] = {}
+
+    async def __aenter__(self) -> PoliteFetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._own_client:
+            await self.client.aclose()
+
+    def _gate(self, url: str) -> _HostGate:
+        host = (urlsplit(url).hostname or "").lower()
+        gate = self._gates.get(host)
+        if gate is None:
+            gate = _HostGate(
+                asyncio.Semaphore(self.politeness.per_host_concurrency),
+                self.politeness.per_host_min_gap_seconds,
+            )
+            self._gates[host] = gate
+        return gate
+
+    async def fetch(self, request: FetchRequest) -> FetchResult:
+        """One polite GET of ``request.url``, following up to ``max_redirects`` redirects."""
+        started = time.monotonic()
+        result = await self._fetch(request)
+        elapsed = int((time.monotonic() - started) * 1000)
+        return replace(result, duration_ms=elapsed)
+
+    async def _fetch(self, request: FetchRequest) -> FetchResult:
+        url = request.url
+        permanent: str | None = None
+        all_permanent = True
+        headers = dict(request.extra_headers)
+        if request.etag:
+            headers["If-None-Match"] = request.etag
+        elif request.last_modified:
+            headers["If-Modified-Since"] = request.last_modified
+        for _hop in range(self.politeness.max_redirects + 1):
+            if urlsplit(url).scheme not in ("http", "https"):
+                return FetchResult(
+                    url=url, status=None, error_kind="invalid_url", error=f"not http(s): {url}"
+                )
+            try:
+                async with self._gate(url):
+                    result, location = await self._get_once(url, headers, request.body_hash)
+            except httpx.TimeoutException as e:
+                return _failed(url, "timeout", f"timed out: {type(e).__name__}", permanent)
+            except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
+                return _failed(url, "network", f"{type(e).__name__}: {e}", permanent)
+            if location is None:
+                return replace(result, permanent_url=permanent) if permanent else result
+            all_permanent = all_permanent and result.status in PERMANENT_REDIRECTS
+            url = urljoin(url, location)
+            if all_permanent:
+                permanent = url
+        return _failed(
+            url, "redirects", f"more than {self.politeness.max_redirects} redirects", permanent
+        )
+
+    async def _get_once(
+        self, url: str, headers: dict[str, str], old_hash: str | None
+    ) -> tuple[FetchResult, str | None]:
+        cap = self.politeness.max_body_bytes
+        async with self.client.stream("GET", url, headers=headers) as response:
+            status = response.status_code
+            location = response.headers.get("Location")
+            if status in PERMANENT_REDIRECTS | TEMPORARY_REDIRECTS and location:
+                return FetchResult(url=url, status=status), location
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if status == 304:
+                return FetchResult(url=url, status=304, not_modified=True), None
+            if status >= 400:
+                return (
+                    FetchResult(
+                        url=url,
+                        status=status,
+                        retry_after_seconds=retry_after,
+                        error_kind="http",
+                        error=f"HTTP {status} {response.reason_phrase}".strip(),
+                    ),
+                    None,
+                )
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > cap:
+                return _too_large(url, status, int(declared), cap), None
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    return _too_large(url, status, size, cap), None
+                chunks.append(chunk)
+        content = b"".join(chunks)
+        digest = hashlib.sha256(content).hexdigest()
+        common = {
+            "url": url,
+            "status": status,
+            "body_hash": digest,
+            "bytes_read": size,
+            "etag": response.headers.get("ETag"),
+            "last_modified": response.headers.get("Last-Modified"),
+            "content_type": response.headers.get("Content-Type"),
+        }
+        if old_hash is not None and digest == old_hash:
+            return FetchResult(**common, unchanged=True), None
+        return FetchResult(**common, content=content), None
+
+
+def _too_large(url: str, status: int, size: int, cap: int) -> FetchResult:
+    return FetchResult(
+        url=url,
+        status=status,
+        bytes_read=size,
+        error_kind="too_large",
+        error=f"body larger than max_body_bytes ({cap:,} bytes); stopped at {size:,}",
+    )
+
+
+def _failed(url: str, kind: ErrorKind, message: str, permanent: str | None) -> FetchResult:
+    return FetchResult(
+        url=url, status=None, error_kind=kind, error=message, permanent_url=permanent
+    )
