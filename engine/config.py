@@ -361,7 +361,7 @@ def _describe(err: Any, label: str, from_env: Mapping[tuple[str, str], str]) -> 
     elif kind == "value_error":
         message = str(err["ctx"]["error"])
         message = message.removeprefix(f"{loc[-1]}: ") if loc else message
-    elif kind.endswith(("_parsing", "_type")) and kind.split("_")[0] in _TYPE_WORDS:
+    elif kind.endswith(("_parsing", "_type", "_from_float")) and kind.split("_")[0] in _TYPE_WORDS:
         message = f"expected {_TYPE_WORDS[kind.split('_')[0]]}, got {given!r}"
     else:
         message = err["msg"][0].lower() + err["msg"][1:]

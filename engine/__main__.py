@@ -1,0 +1,5 @@
+"""``python -m engine`` is ``noisecast``."""
+
+from engine.cli import main
+
+main()

@@ -1,0 +1,169 @@
+"""The CLI through its real entry point: help everywhere, JSON shapes, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from engine.cli import cli
+
+VALID = """
+[database]
+url = "sqlite:///var/cli.db"
+
+[collector]
+per_host_min_gap_seconds = 0
+jitter_fraction = 0
+
+[[sources]]
+name = "wire"
+url = "https://wire.example/feed.xml"
+
+[[stories]]
+slug = "port-strike"
+title = "Port strike"
+query = '"port strike" OR dockworkers'
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(VALID)
+    return path
+
+
+def run(config: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), *args], catch_exceptions=False, env={}
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            out += all_commands(command, (*prefix, name))
+        else:
+            out.append((*prefix, name))
+    return out
+
+
+@pytest.mark.parametrize("path", all_commands(cli), ids=lambda p: " ".join(p) or "noisecast")
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output and "--help" in result.output
+
+
+def test_expected_commands_exist() -> None:
+    names = {" ".join(p) for p in all_commands(cli)}
+    assert names >= {
+        "init",
+        "sources add",
+        "sources list",
+        "sources disable",
+        "stories add",
+        "stories list",
+        "stories archive",
+        "collect",
+        "status",
+        "demo",
+    }
+
+
+def test_init_then_status_json(config: Path) -> None:
+    code, out, _ = run(config, "init", "--json")
+    assert code == 0
+    assert json.loads(out)["sources_created"] == 1
+    code, out, _ = run(config, "status", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert (data["stories"], data["sources"], data["mentions"]) == (1, 1, 0)
+    assert data["failing_sources"] == [] and data["last_runs"] == []
+    assert (config.parent / "var" / "cli.db").exists()
+
+
+def test_commands_before_init_say_to_run_it(config: Path) -> None:
+    code, _, err = run(config, "status")
+    assert code == 1
+    assert "run `noisecast init` first" in err
+
+
+def test_sources_and_stories_round_trip(config: Path) -> None:
+    run(config, "init")
+    code, out, _ = run(config, "sources", "add", "https://www.example.org/rss", "--json")
+    assert code == 0 and json.loads(out) == {
+        "name": "example.org",
+        "url": "https://www.example.org/rss",
+        "kind": "rss",
+        "created": True,
+    }
+    code, _, _ = run(config, "sources", "disable", "example.org")
+    assert code == 0
+    _, out, _ = run(config, "sources", "list", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["example.org"]["disabled_reason"] == "disabled by hand"
+    assert rows["wire"]["disabled_at"] is None
+
+    code, _, _ = run(config, "stories", "add", "flood", "--title", "Flood", "--query", "flood*")
+    assert code == 0
+    code, _, _ = run(config, "stories", "archive", "port-strike")
+    assert code == 0
+    _, out, _ = run(config, "stories", "list", "--json")
+    assert [s["slug"] for s in json.loads(out)] == ["flood"]
+    _, out, _ = run(config, "stories", "list", "--all", "--json")
+    assert [(s["slug"], s["status"]) for s in json.loads(out)] == [
+        ("flood", "active"),
+        ("port-strike", "archived"),
+    ]
+
+
+def test_usage_and_config_errors_exit_2(config: Path, tmp_path: Path) -> None:
+    run(config, "init")
+    code, _, err = run(config, "stories", "add", "x", "--title", "X", "--query", "(a OR b")
+    assert code == 2 and "stories add: query: unclosed '(' at 0" in err
+    code, _, err = run(config, "sources", "add", "ftp://example.org/feed")
+    assert code == 2 and "sources add: url: not a valid URL" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[sources]]\nname = "x"\nurl = "nope"\n')
+    code, _, err = run(bad, "status")
+    assert code == 2 and f"{bad}: sources[0].url: not a valid URL" in err
+    code, _, _ = run(config, "no-such-command")
+    assert code == 2
+
+
+def test_job_errors_exit_1(config: Path) -> None:
+    run(config, "init")
+    code, _, err = run(config, "sources", "disable", "nope")
+    assert code == 1 and "no source named 'nope'" in err
+    code, _, err = run(config, "collect", "--source", "nope")
+    assert code == 1 and "no source named 'nope'" in err
+
+
+def test_environment_chooses_config_and_database(config: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    env = {"NOISECAST_CONFIG": str(config), "NOISECAST_DATABASE_URL": f"sqlite:///{other}"}
+    result = CliRunner().invoke(cli, ["init", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["database"] == f"sqlite:///{other}"
+    assert other.exists()
+
+
+def test_console_script_runs(config: Path) -> None:
+    """The installed entry point, in a real subprocess."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "--config", str(config), "init", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["stories_created"] == 1
