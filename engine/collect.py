@@ -21,6 +21,7 @@ from engine.decider import Decision, SourceState, decide
 from engine.match import StoryMatcher
 from engine.store import Store
 from feeds.http import FetchRequest, FetchResult, PoliteFetcher, Politeness
+from feeds.mention import Mention
 from feeds.rss import KINDS as FEED_KINDS
 from feeds.rss import read_feed
 
@@ -132,17 +133,17 @@ async def _collect(
 
     async with PoliteFetcher(politeness(settings)) as fetcher:
         pending = [asyncio.ensure_future(fetch(row)) for row in due if row["kind"] in FEED_KINDS]
-        for row in due:
-            if row["kind"] not in FEED_KINDS:
+        for skipped in due:
+            if skipped["kind"] not in FEED_KINDS:
                 log.warning(
                     "skipped: no collector for kind %r",
-                    row["kind"],
-                    extra={"job": "collect", "source": row["name"]},
+                    skipped["kind"],
+                    extra={"job": "collect", "source": skipped["name"]},
                 )
         try:
             for done in asyncio.as_completed(pending):
-                row, result = await done
-                source_report = _store_result(store, settings, row, result, matcher, now)
+                source, result = await done
+                source_report = _store_result(store, settings, source, result, matcher, now)
                 report.sources.append(source_report)
                 if on_done:
                     on_done(source_report)
@@ -159,7 +160,7 @@ def _store_result(
     matcher: StoryMatcher,
     now: datetime,
 ) -> SourceReport:
-    found = []
+    found: list[Mention] = []
     parse_error: str | None = None
     parser: str | None = None
     if result.content is not None:
@@ -178,8 +179,9 @@ def _store_result(
     )
     matches = {m.external_id: hit for m in found if (hit := matcher.match(m.title, m.summary))}
 
+    decisions: list[Decision] = []
+
     def outcome(items_new: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        nonlocal decision
         decision = decide(
             state,
             result,
@@ -200,13 +202,13 @@ def _store_result(
             "parser": parser,
             "error": decision.error or parse_error,
         }
+        decisions.append(decision)
         return fetch_row, decision.values
 
-    decision: Decision | None = None
     items_new = store.record_fetch(
         source_id=row["id"], found=found, matches=matches, outcome=outcome, now=now
     )
-    assert decision is not None
+    decision = decisions[-1]
     extra = {"job": "collect", "source": row["name"], "url": result.url}
     if decision.error:
         log.warning("fetch failed: %s", decision.error, extra=extra)

@@ -44,7 +44,7 @@ class SourcesMixin(StoreBase):
                         updated_at=now,
                     )
                 )
-                return int(created.inserted_primary_key[0]), True
+                return int(created.inserted_primary_key[0]), True  # type: ignore[index]
             values: dict[str, Any] = {"kind": kind, "settings": settings, "updated_at": now}
             if (row.settings or {}).get("origin_url") != url:
                 values.update(url=url, etag=None, last_modified=None, body_hash=None)

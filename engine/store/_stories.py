@@ -30,7 +30,7 @@ class StoriesMixin(StoreBase):
                         updated_at=now,
                     )
                 )
-                return int(row.inserted_primary_key[0]), True
+                return int(row.inserted_primary_key[0]), True  # type: ignore[index]
             values: dict[str, Any] = {"title": title, "query": query, "updated_at": now}
             if reactivate:
                 values["status"] = "active"
