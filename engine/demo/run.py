@@ -3,7 +3,9 @@
 The generator (:mod:`engine.demo.cycle`) writes the cycle; :class:`DemoFeedServer` serves each
 outlet's feed on 127.0.0.1 as it stood at the simulated hour; the real collector fetches and
 parses it over HTTP and stores it, exactly as it would a publisher's feed. Only the politeness
-limits differ (it is our own loopback server, so no per-host gap and no jitter).
+limits differ (it is our own loopback server, so no per-host gap and no jitter), and the
+intervals stay between one and three hours; after the last hour every source is fetched once
+more, so the table shows the whole cycle.
 
 Running it again re-collects the same cycle into the same database: every entry is already
 there, so nothing is added, which is the point.
@@ -43,7 +45,7 @@ def demo_settings(
             "jitter_fraction": 0.0,
             "default_interval_minutes": 60,
             "min_interval_minutes": 60,
-            "max_interval_minutes": max(settings.collector.max_interval_minutes, 60),
+            "max_interval_minutes": 180,
         }
     )
     return settings.model_copy(
@@ -105,6 +107,10 @@ def run_demo(
                     fetched += len(report.sources)
                     new += report.items_new
                     progress.update(task, advance=1, new=new)
+                # A last sweep of every source, so the table shows the whole cycle.
+                report = collect(store, demo.collector, now=now, force=True)
+                fetched += len(report.sources)
+                new += report.items_new
             rows = story_table(store, DEMO_START + timedelta(hours=hours))
             where = store.engine.url.render_as_string(hide_password=True)
         finally:
