@@ -86,6 +86,7 @@ def politeness(settings: CollectorSettings) -> Politeness:
         per_host_concurrency=settings.per_host_concurrency,
         per_host_min_gap_seconds=settings.per_host_min_gap_seconds,
         max_redirects=settings.max_redirects,
+        deadline_seconds=settings.deadline_seconds,
     )
 
 
@@ -129,7 +130,16 @@ async def _collect(
                 last_modified=row["last_modified"],
                 body_hash=row["body_hash"],
             )
-            return row, await fetcher.fetch(request)
+            try:
+                return row, await fetcher.fetch(request)
+            except Exception as e:  # last resort: one source must never stop the run
+                log.exception("fetch crashed", extra={"job": "collect", "source": row["name"]})
+                return row, FetchResult(
+                    url=row["url"],
+                    status=None,
+                    error_kind="internal",
+                    error=f"internal error while fetching: {type(e).__name__}: {e}",
+                )
 
     async with PoliteFetcher(politeness(settings)) as fetcher:
         pending = [asyncio.ensure_future(fetch(row)) for row in due if row["kind"] in FEED_KINDS]

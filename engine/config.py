@@ -18,7 +18,6 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -31,14 +30,14 @@ from pydantic import (
 )
 
 from engine.errors import ConfigError
+from feeds.http import unusable_url
 
 ENV_PREFIX = "NOISECAST_"
 DEFAULT_CONFIG = Path("config.toml")
 
 
 def _check_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if unusable_url(value):
         raise ValueError("not a valid URL")
     return value
 
@@ -88,6 +87,7 @@ class CollectorSettings(_Section):
     disable_after_failures: float = Field(10.0, gt=0)
     jitter_fraction: float = Field(0.1, ge=0, le=0.5)
     max_redirects: int = Field(5, ge=0, le=20)
+    deadline_seconds: float = Field(60.0, gt=0)
 
     @model_validator(mode="after")
     def _intervals_ordered(self) -> CollectorSettings:

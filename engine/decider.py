@@ -81,9 +81,6 @@ def decide(
         "last_status": result.status,
         "updated_at": now,
     }
-    if result.permanent_url and result.permanent_url != state.url:
-        values["url"] = result.permanent_url
-
     if result.status == 410:
         values.update(
             disabled_at=now,
@@ -124,6 +121,8 @@ def decide(
             return Decision("disabled", values, error)
         return Decision("error", values, error)
 
+    if result.permanent_url and result.permanent_url != state.url:
+        values["url"] = result.permanent_url  # only once the new location has worked
     interval = _adapt_interval(state, items_seen, items_new, result, settings)
     values.update(
         failures=0.0,

@@ -25,7 +25,9 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-ErrorKind = Literal["timeout", "network", "http", "too_large", "redirects", "invalid_url"]
+ErrorKind = Literal[
+    "timeout", "network", "http", "too_large", "redirects", "invalid_url", "internal"
+]
 
 PERMANENT_REDIRECTS = frozenset({301, 308})
 TEMPORARY_REDIRECTS = frozenset({302, 303, 307})
@@ -78,6 +80,19 @@ class Politeness:
     per_host_concurrency: int = 1
     per_host_min_gap_seconds: float = 1.0
     max_redirects: int = 5
+    deadline_seconds: float = 60.0
+
+
+def unusable_url(url: str) -> str | None:
+    """Why ``url`` cannot be fetched (not http(s), no host, a bad port), or None if it can."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as e:
+        return f"invalid URL {url!r}: {e}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"not an http(s) URL: {url!r}"
+    return None
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -175,16 +190,21 @@ class PoliteFetcher:
         elif request.last_modified:
             headers["If-Modified-Since"] = request.last_modified
         for _hop in range(self.politeness.max_redirects + 1):
-            if urlsplit(url).scheme not in ("http", "https"):
-                return FetchResult(
-                    url=url, status=None, error_kind="invalid_url", error=f"not http(s): {url}"
-                )
+            problem = unusable_url(url)
+            if problem:
+                return FetchResult(url=url, status=None, error_kind="invalid_url", error=problem)
             try:
-                async with self._gate(url):
+                async with self._gate(url), asyncio.timeout(self.politeness.deadline_seconds):
                     result, location = await self._get_once(url, headers, request.body_hash)
-            except httpx.TimeoutException as e:
-                return _failed(url, "timeout", f"timed out: {type(e).__name__}", permanent)
-            except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
+            except (httpx.TimeoutException, TimeoutError) as e:
+                what = type(e).__name__ if isinstance(e, httpx.TimeoutException) else "deadline"
+                limit = (
+                    f"{self.politeness.deadline_seconds:g} s for the whole request"
+                    if what == "deadline"
+                    else f"{self.politeness.timeout_seconds:g} s"
+                )
+                return _failed(url, "timeout", f"timed out ({what}, {limit})", permanent)
+            except httpx.HTTPError as e:  # transport, protocol and content-decoding errors
                 return _failed(url, "network", f"{type(e).__name__}: {e}", permanent)
             if location is None:
                 return replace(result, permanent_url=permanent) if permanent else result
@@ -203,8 +223,15 @@ class PoliteFetcher:
         async with self.client.stream("GET", url, headers=headers) as response:
             status = response.status_code
             location = response.headers.get("Location")
-            if status in PERMANENT_REDIRECTS | TEMPORARY_REDIRECTS and location:
-                return FetchResult(url=url, status=status), location
+            if status in PERMANENT_REDIRECTS | TEMPORARY_REDIRECTS:
+                if location:
+                    return FetchResult(url=url, status=status), location
+                return FetchResult(
+                    url=url,
+                    status=status,
+                    error_kind="http",
+                    error=f"HTTP {status} redirect without a Location header",
+                ), None
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if status == 304:
                 return FetchResult(url=url, status=304, not_modified=True), None

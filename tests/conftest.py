@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 from sqlalchemy import create_engine, text
 
 from engine.config import CollectorSettings, DatabaseSettings, Settings
@@ -104,3 +105,25 @@ def fast_collector(**overrides: object) -> CollectorSettings:
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     return Settings(database=DatabaseSettings(url=db_url), collector=fast_collector())
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[HTTPServer]:
+    """One threaded server for the session: a client that overlaps requests would be seen to."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def server(http_server: HTTPServer) -> Iterator[HTTPServer]:
+    http_server.clear()
+    yield http_server
+    http_server.check_handler_errors()  # a handler that raised is a broken test, not a pass
+    http_server.check_assertions()  # so is a request no handler expected
+    http_server.clear()
