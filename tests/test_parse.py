@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,20 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feeds.parse import FeedEntry, ParsedFeed, parse_feed, parse_with_feedparser
+from tests.conftest import SHARED_DATA, require
 
 
 def shared_data_dir() -> Path:
-    """The shared test data (../shared/data beside the repository).
-
-    Skips the calling test when it is absent, or fails it when the CI variable is set.
-    """
-    path = Path(__file__).resolve().parents[2] / "shared" / "data"
-    if not (path / "news-feeds").is_dir() or not (path / "feed-corpus").is_dir():
-        reason = f"../shared/data is absent: {path} should hold news-feeds/ and feed-corpus/"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
+    """../shared/data: skips the calling test when it is absent, fails it when CI is set."""
+    require(
+        (SHARED_DATA / "news-feeds").is_dir() and (SHARED_DATA / "feed-corpus").is_dir(),
+        f"../shared/data is absent: {SHARED_DATA} should hold news-feeds/ and feed-corpus/",
+    )
+    return SHARED_DATA
 
 
 @pytest.fixture(scope="module")
