@@ -71,20 +71,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store.from_url(db_url)
+def _migrated(url: str) -> Iterator[Store]:
+    s = Store.from_url(url)
     s.migrate()
     yield s
     s.close()
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    yield from _migrated(db_url)
 
 
 @pytest.fixture
 def sqlite_store(sqlite_url: str) -> Iterator[Store]:
-    s = Store.from_url(sqlite_url)
-    s.migrate()
-    yield s
-    s.close()
+    yield from _migrated(sqlite_url)
 
 
 def fast_collector(**overrides: object) -> CollectorSettings:

@@ -12,7 +12,6 @@ import csv
 import io
 import re
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +43,6 @@ def corpus(shared_data: Path) -> list[dict[str, Any]]:
         name, _, value = row["http_headers"].partition(":")
         row["headers"] = {name.strip(): value.strip()} if row["http_headers"] else {}
     return rows
-
-
-@pytest.fixture(scope="module")
-def http_server() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture
-def server(http_server: HTTPServer) -> Iterator[HTTPServer]:
-    http_server.clear()
-    yield http_server
-    http_server.check_handler_errors()
-    http_server.check_assertions()
-    http_server.clear()
 
 
 def feedparser_ids(row: dict[str, Any]) -> int:
