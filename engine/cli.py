@@ -59,7 +59,8 @@ class App:
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"noisecast: {message}", err=True)
+    for line in message.splitlines() or [""]:
+        click.echo(f"noisecast: {line}", err=True)
     sys.exit(code)
 
 
@@ -415,6 +416,33 @@ def demo(app: App, hours: int, seed: int, database_url: str | None, as_json: boo
     )
     if as_json:
         _print_json(result)
+
+
+def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        app = ctx.find_object(App)
+        if app is not None:
+            app.config, app._settings = value, None
+
+
+def _add_config_option(group: click.Group) -> None:
+    """Let ``--config PATH`` stand after any command too: ``noisecast status --config x.toml``."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _add_config_option(command)
+        else:
+            command.params.append(
+                click.Option(
+                    ["--config"],
+                    type=click.Path(dir_okay=False),
+                    expose_value=False,
+                    callback=_set_config,
+                    help="Config file (as the global --config).",
+                )
+            )
+
+
+_add_config_option(cli)
 
 
 def _when(value: datetime | None) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from pytest_httpserver import HTTPServer
 
 from engine.cli import cli
 
@@ -167,3 +168,37 @@ def test_console_script_runs(config: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["stories_created"] == 1
+
+
+def test_config_option_also_after_the_command(config: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[database]\nulr = 'x'\n")
+    result = CliRunner().invoke(cli, ["status", "--config", str(bad)], env={})
+    assert result.exit_code == 2
+    assert result.stderr == f"noisecast: {bad}: database.ulr: unknown key (did you mean 'url'?)\n"
+    result = CliRunner().invoke(cli, ["init", "--json", "--config", str(config)], env={})
+    assert result.exit_code == 0 and json.loads(result.stdout)["sources_created"] == 1
+
+
+def test_json_logs_name_the_job_and_source(
+    config: Path, server: HTTPServer, shared_data: Path
+) -> None:
+    body = (shared_data / "news-feeds" / "rbren__reddit.rss").read_bytes()
+    server.expect_request("/feed").respond_with_data(body, content_type="application/rss+xml")
+    server.expect_request("/gone").respond_with_data("", status=404)
+    run(config, "init")
+    run(config, "sources", "add", server.url_for("/feed"), "--name", "reddit")
+    run(config, "sources", "add", server.url_for("/gone"), "--name", "gone")
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "--config", str(config), "--log-format", "json",
+         "--log-level", "info", "collect", "--source", "reddit", "--source", "gone", "--json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stderr.splitlines()]
+    by_source = {line["source"]: line for line in lines}
+    assert by_source["reddit"]["job"] == "collect" and by_source["reddit"]["level"] == "info"
+    assert by_source["reddit"]["message"] == "fetched ok: 24 items, 24 new"
+    assert by_source["gone"]["level"] == "warning"
+    assert "HTTP 404" in by_source["gone"]["message"]
+    assert json.loads(proc.stdout)["items_new"] == 24
