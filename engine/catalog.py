@@ -28,9 +28,10 @@ def sync_from_config(store: Store, settings: Settings, *, now: datetime) -> Sync
         _, created = store.upsert_source(
             kind=src.kind,
             name=src.name,
-            url=src.url,
+            url=src.endpoint,
             interval_minutes=src.interval_minutes or settings.collector.default_interval_minutes,
             now=now,
+            settings={"options": src.options} if src.options else None,
         )
         counts[0 if created else 1] += 1
         if not src.enabled:

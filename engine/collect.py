@@ -1,36 +1,40 @@
-"""Collection: fetch every due source politely, parse, match, store. One source, one transaction.
+"""Collection: run every due source's tasks politely, match, decide, store. One source, one
+transaction.
 
-``collect`` is what ``noisecast collect``, the demo and (later) the scheduler call. Fetches run
-concurrently (``collector.concurrency``, with per-host limits in the fetcher); each source's
-mentions, story matches, ``fetches`` row and new schedule are written together as soon as its
-fetch is done, so a crash loses at most the sources in flight, which are still due on rerun.
-A source that fails, or whose feed is malformed, records its error and the run goes on.
+``collect`` is what ``noisecast collect``, the demo and the scheduler call. Each due source's
+collector (``feeds.registry``) says which tasks it needs (one feed; or one search per active
+story; or one listing per subreddit). Tasks run concurrently (``collector.concurrency``, with
+per-host limits in the fetcher). When all of a source's tasks are done, its mentions, story
+matches, ``fetches`` rows (one per task), cursors and new schedule are written together, so a
+crash loses at most the sources in flight, which are still due on rerun. A source that fails,
+or whose content is malformed, records its error and the run goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.config import CollectorSettings
-from engine.decider import Decision, SourceState, decide
+from engine.config import CollectorSettings, Secrets
+from engine.decider import Decision, SourceState, decide, task_outcome, worst
 from engine.match import StoryMatcher
-from engine.store import Store
-from feeds.http import FetchRequest, FetchResult, PoliteFetcher, Politeness
+from engine.search import search_text
+from engine.store import Outcome, Store
+from feeds import registry
+from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
+from feeds.http import FetchResult, PoliteFetcher, Politeness
 from feeds.mention import Mention
-from feeds.rss import KINDS as FEED_KINDS
-from feeds.rss import read_feed
 
 log = logging.getLogger("noisecast.collect")
 
 
 @dataclass(frozen=True, slots=True)
 class SourceReport:
-    """How one source's fetch went."""
+    """How one source's collection went (all its tasks together)."""
 
     source: str
     url: str
@@ -39,6 +43,7 @@ class SourceReport:
     items_seen: int = 0
     items_new: int = 0
     error: str | None = None
+    tasks: int = 1
 
 
 @dataclass(slots=True)
@@ -68,6 +73,7 @@ class CollectReport:
                     "url": r.url,
                     "outcome": r.outcome,
                     "http_status": r.http_status,
+                    "tasks": r.tasks,
                     "items_seen": r.items_seen,
                     "items_new": r.items_new,
                     "error": r.error,
@@ -90,6 +96,27 @@ def politeness(settings: CollectorSettings) -> Politeness:
     )
 
 
+def story_infos(rows: Sequence[Mapping[str, Any]]) -> list[StoryInfo]:
+    """Active stories as collectors see them, with their plain search terms."""
+    return [
+        StoryInfo(
+            slug=r["slug"],
+            title=r["title"],
+            query=r["query"],
+            search=search_text(r["query"]),
+        )
+        for r in rows
+    ]
+
+
+def source_info(row: Mapping[str, Any]) -> SourceInfo:
+    cls = registry.collector_class(row["kind"])
+    options = cls.Options.model_validate((row["settings"] or {}).get("options", {}))
+    return SourceInfo(
+        id=row["id"], kind=row["kind"], name=row["name"], url=row["url"], options=options
+    )
+
+
 def collect(
     store: Store,
     settings: CollectorSettings,
@@ -97,141 +124,188 @@ def collect(
     now: datetime,
     names: list[str] | None = None,
     force: bool = False,
+    secrets: Secrets | None = None,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[SourceReport], None] | None = None,
 ) -> CollectReport:
-    """Fetch the due sources (or ``names``; all of them with ``force``) as of ``now``."""
+    """Collect the due sources (or ``names``; all of them with ``force``) as of ``now``."""
     due = store.due_sources(now, names=names, force=force)
-    matcher = StoryMatcher({s["slug"]: s["query"] for s in store.list_stories("active")})
+    story_rows = store.list_stories("active")
+    matcher = StoryMatcher({s["slug"]: s["query"] for s in story_rows})
     if on_start:
         on_start(len(due))
     report = CollectReport(now=now)
     if due:
-        asyncio.run(_collect(store, settings, due, matcher, now, report, on_done))
+        run = _Run(store, settings, matcher, story_infos(story_rows), now, secrets, report, on_done)
+        asyncio.run(run.all(due))
     return report
 
 
-async def _collect(
-    store: Store,
-    settings: CollectorSettings,
-    due: list[dict[str, Any]],
-    matcher: StoryMatcher,
-    now: datetime,
-    report: CollectReport,
-    on_done: Callable[[SourceReport], None] | None,
-) -> None:
-    slots = asyncio.Semaphore(settings.concurrency)
+@dataclass
+class _Run:
+    store: Store
+    settings: CollectorSettings
+    matcher: StoryMatcher
+    stories: list[StoryInfo]
+    now: datetime
+    secrets: Secrets | None
+    report: CollectReport
+    on_done: Callable[[SourceReport], None] | None
 
-    async def fetch(row: Mapping[str, Any]) -> tuple[Mapping[str, Any], FetchResult]:
-        async with slots:
-            request = FetchRequest(
-                url=row["url"],
-                etag=row["etag"],
-                last_modified=row["last_modified"],
-                body_hash=row["body_hash"],
-            )
+    async def all(self, due: list[dict[str, Any]]) -> None:
+        slots = asyncio.Semaphore(self.settings.concurrency)
+        async with PoliteFetcher(politeness(self.settings)) as fetcher:
+            pending = [asyncio.ensure_future(self._source(row, fetcher, slots)) for row in due]
             try:
-                return row, await fetcher.fetch(request)
-            except Exception as e:  # last resort: one source must never stop the run
-                log.exception("fetch crashed", extra={"job": "collect", "source": row["name"]})
-                return row, FetchResult(
-                    url=row["url"],
-                    status=None,
-                    error_kind="internal",
-                    error=f"internal error while fetching: {type(e).__name__}: {e}",
-                )
+                for done in asyncio.as_completed(pending):
+                    row, harvests = await done
+                    self._store(row, harvests)
+            finally:
+                for task in pending:
+                    task.cancel()
 
-    async with PoliteFetcher(politeness(settings)) as fetcher:
-        pending = [asyncio.ensure_future(fetch(row)) for row in due if row["kind"] in FEED_KINDS]
-        for skipped in due:
-            if skipped["kind"] not in FEED_KINDS:
-                log.warning(
-                    "skipped: no collector for kind %r",
-                    skipped["kind"],
-                    extra={"job": "collect", "source": skipped["name"]},
-                )
+    async def _source(
+        self, row: dict[str, Any], fetcher: PoliteFetcher, slots: asyncio.Semaphore
+    ) -> tuple[dict[str, Any], list[Harvest]]:
+        """Every task of one source, concurrently; never raises."""
+        extra = {"job": "collect", "source": row["name"]}
         try:
-            for done in asyncio.as_completed(pending):
-                source, result = await done
-                source_report = _store_result(store, settings, source, result, matcher, now)
-                report.sources.append(source_report)
-                if on_done:
-                    on_done(source_report)
-        finally:
-            for task in pending:
-                task.cancel()
+            source = source_info(row)
+            collector = registry.collector_for(source.kind)
+            tasks = collector.tasks(source, self.stories)
+            cursors = self.store.cursors(source.id)
+        except Exception as e:  # a bad row or kind must not stop the run
+            log.exception("cannot prepare source", extra=extra)
+            return row, [_crashed(Task(key="", url=row["url"]), e)]
 
+        async def one(task: Task) -> Harvest:
+            ctx = HarvestContext(
+                fetcher, source, cursors.get(task.key, Cursor()), self.now, self.secrets
+            )
+            async with slots:
+                try:
+                    return await collector.harvest(task, ctx)
+                except Exception as e:  # last resort: one task must never stop the run
+                    log.exception("task crashed", extra={**extra, "url": task.url})
+                    return _crashed(task, e)
 
-def _store_result(
-    store: Store,
-    settings: CollectorSettings,
-    row: Mapping[str, Any],
-    result: FetchResult,
-    matcher: StoryMatcher,
-    now: datetime,
-) -> SourceReport:
-    found: list[Mention] = []
-    parse_error: str | None = None
-    parser: str | None = None
-    if result.content is not None:
-        found, parsed = read_feed(result.content, url=result.url, content_type=result.content_type)
-        parser = parsed.parser
-        if parsed.malformed:
-            parse_error = parsed.error or "malformed feed"
-    state = SourceState(
-        id=row["id"],
-        name=row["name"],
-        url=row["url"],
-        interval_minutes=row["interval_minutes"],
-        failures=row["failures"],
-        consecutive_failures=row["consecutive_failures"],
-        has_succeeded=row["last_success_at"] is not None,
-    )
-    matches = {m.external_id: hit for m in found if (hit := matcher.match(m.title, m.summary))}
+        return row, list(await asyncio.gather(*(one(t) for t in tasks)))
 
-    decisions: list[Decision] = []
+    def _store(self, row: Mapping[str, Any], harvests: list[Harvest]) -> None:
+        found: list[Mention] = [m for h in harvests for m in h.mentions]
+        matches = {
+            m.external_id: hit for m in found if (hit := self.matcher.match(m.title, m.summary))
+        }
+        state = SourceState(
+            id=row["id"],
+            name=row["name"],
+            url=row["url"],
+            interval_minutes=row["interval_minutes"],
+            failures=row["failures"],
+            consecutive_failures=row["consecutive_failures"],
+            has_succeeded=row["last_success_at"] is not None,
+        )
+        overall = worst([(h.result, h.parse_error, len(h.mentions)) for h in harvests])
+        decisions: list[Decision] = []
 
-    def outcome(items_new: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        decision = decide(
-            state,
-            result,
+        def outcome(known: set[str]) -> Outcome:
+            items_new = len({m.external_id for m in found} - known)
+            decision = decide(
+                state,
+                overall.result,
+                items_seen=len(found),
+                items_new=items_new,
+                parse_error=overall.parse_error,
+                now=self.now,
+                settings=self.settings,
+            )
+            decisions.append(decision)
+            return Outcome(
+                fetch_rows=[
+                    self._fetch_row(h, decision if i == overall.index else None, known)
+                    for i, h in enumerate(harvests)
+                ],
+                source_values=decision.values,
+                cursors={
+                    h.task.key: values
+                    for h in harvests
+                    if (values := _cursor_values(h)) is not None
+                },
+            )
+
+        items_new = self.store.record_collection(
+            source_id=row["id"],
+            kind=row["kind"],
+            found=found,
+            matches=matches,
+            outcome=outcome,
+            now=self.now,
+        )
+        decision = decisions[-1]
+        extra = {"job": "collect", "source": row["name"], "url": row["url"]}
+        if decision.error:
+            log.warning("collection failed: %s", decision.error, extra=extra)
+        else:
+            log.info(
+                "collected %s: %d tasks, %d items, %d new",
+                decision.outcome,
+                len(harvests),
+                len(found),
+                items_new,
+                extra=extra,
+            )
+        source_report = SourceReport(
+            source=row["name"],
+            url=overall.result.url or row["url"],
+            outcome=decision.outcome,
+            http_status=overall.result.status,
             items_seen=len(found),
             items_new=items_new,
-            parse_error=parse_error,
-            now=now,
-            settings=settings,
+            error=decision.error or overall.parse_error,
+            tasks=len(harvests),
         )
-        fetch_row = {
-            "url": result.url,
-            "started_at": now,
-            "finished_at": now + timedelta(milliseconds=result.duration_ms),
-            "duration_ms": result.duration_ms,
-            "http_status": result.status,
-            "outcome": decision.outcome,
-            "bytes": result.bytes_read,
-            "parser": parser,
-            "error": decision.error or parse_error,
-        }
-        decisions.append(decision)
-        return fetch_row, decision.values
+        self.report.sources.append(source_report)
+        if self.on_done:
+            self.on_done(source_report)
 
-    items_new = store.record_fetch(
-        source_id=row["id"], found=found, matches=matches, outcome=outcome, now=now
-    )
-    decision = decisions[-1]
-    extra = {"job": "collect", "source": row["name"], "url": result.url}
-    if decision.error:
-        log.warning("fetch failed: %s", decision.error, extra=extra)
-    else:
-        log.info(
-            "fetched %s: %d items, %d new", decision.outcome, len(found), items_new, extra=extra
+    def _fetch_row(self, h: Harvest, decision: Decision | None, known: set[str]) -> dict[str, Any]:
+        r = h.result
+        outcome = decision.outcome if decision else task_outcome(r, h.parse_error, len(h.mentions))
+        error = (decision.error if decision else r.error) or h.parse_error
+        return {
+            "url": r.url,
+            "started_at": self.now,
+            "finished_at": self.now + timedelta(milliseconds=r.duration_ms),
+            "duration_ms": r.duration_ms,
+            "http_status": r.status,
+            "outcome": outcome,
+            "bytes": r.bytes_read,
+            "items_seen": len(h.mentions),
+            "items_new": len({m.external_id for m in h.mentions} - known),
+            "parser": h.parser,
+            "error": error,
+        }
+
+
+def _cursor_values(h: Harvest) -> dict[str, Any] | None:
+    """Validators are saved only when the content changed; collector state when given."""
+    values: dict[str, Any] = {}
+    if h.result.content is not None and h.result.ok:
+        values.update(
+            etag=h.result.etag, last_modified=h.result.last_modified, body_hash=h.result.body_hash
         )
-    return SourceReport(
-        source=row["name"],
-        url=result.url,
-        outcome=decision.outcome,
-        http_status=result.status,
-        items_seen=len(found),
-        items_new=items_new,
-        error=decision.error or parse_error,
+    if h.state is not None:
+        values["state"] = dict(h.state)
+    return values or None
+
+
+def _crashed(task: Task, e: Exception) -> Harvest:
+    return Harvest(
+        task,
+        FetchResult(
+            url=task.url,
+            status=None,
+            error_kind="internal",
+            error=f"internal error: {type(e).__name__}: {e}",
+        ),
     )

@@ -17,10 +17,9 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,6 +29,7 @@ from pydantic import (
 )
 
 from engine.errors import ConfigError
+from feeds import registry
 from feeds.http import unusable_url
 
 ENV_PREFIX = "NOISECAST_"
@@ -45,9 +45,6 @@ def _check_url(value: str) -> str:
 def _check_url_template(value: str) -> str:
     _check_url(value.replace("{query}", "q"))
     return value
-
-
-HttpUrl = Annotated[str, AfterValidator(_check_url)]
 
 
 class _Section(BaseModel):
@@ -137,16 +134,41 @@ class ReviewSettings(_Section):
 
 
 class SourceSettings(_Section):
-    kind: Literal["rss", "atom"] = "rss"
+    """One ``[[sources]]`` entry. ``options`` are the kind's own settings (see config.toml)."""
+
+    kind: str = "rss"
     name: str = Field(min_length=1, max_length=200)
-    url: HttpUrl
+    url: str | None = None
     interval_minutes: int | None = Field(None, ge=1)
     enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        known = registry.kinds()
+        if value not in known:
+            raise ValueError(f"expected one of {', '.join(known)}, got {value!r}")
+        return value
 
     @field_validator("url")
     @classmethod
-    def _template(cls, value: str) -> str:
-        return _check_url_template(value)
+    def _valid_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url_template(value)
+
+    @model_validator(mode="after")
+    def _default_url(self) -> SourceSettings:
+        if self.url is None:
+            default = registry.collector_class(self.kind).default_url
+            if default is None:
+                raise ValueError(f"url: missing (required for kind {self.kind!r})")
+            object.__setattr__(self, "url", default)
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        assert self.url is not None  # filled in by validation
+        return self.url
 
 
 class StorySettings(_Section):
@@ -256,6 +278,7 @@ def load_settings(
 
     data, from_env = _apply_env(data, env)
     settings = validate(Settings, data, label, from_env)
+    check_source_options(settings.sources, label)
     db = settings.database
     base = file.resolve().parent if file.exists() else Path.cwd()
     return settings.model_copy(
@@ -267,6 +290,25 @@ def load_settings(
 
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def check_source_options(sources: tuple[SourceSettings, ...], label: str) -> None:
+    """Each source's ``options`` against its kind's own model; all problems at once."""
+    problems: list[str] = []
+    for i, src in enumerate(sources):
+        model = registry.collector_class(src.kind).Options
+        try:
+            validate(model, src.options, label)
+        except ConfigError as e:
+            prefix = f"{label}: "
+            problems += [
+                p.replace(prefix, f"{prefix}sources[{i}].options.", 1)
+                if p.startswith(prefix) and not p.startswith(f"{prefix}{model.__name__}")
+                else p
+                for p in e.problems
+            ]
+    if problems:
+        raise ConfigError("\n".join(problems), problems)
 
 
 def validate(
@@ -360,7 +402,12 @@ def _describe(err: Any, label: str, from_env: Mapping[tuple[str, str], str]) -> 
         message = f"expected {_BOUND_WORDS[kind]} {next(iter(err['ctx'].values()))}, got {given!r}"
     elif kind == "value_error":
         message = str(err["ctx"]["error"])
-        message = message.removeprefix(f"{loc[-1]}: ") if loc else message
+        head, sep, rest = message.partition(": ")
+        if sep and head.isidentifier() and head.islower():
+            if loc and head == loc[-1]:  # "query: query: ..." says the key once
+                message = rest
+            elif not loc or isinstance(loc[-1], int):  # a table's check names its own key
+                path, message = (f"{path}.{head}" if path else head), rest
     elif kind.endswith(("_parsing", "_type", "_from_float")) and kind.split("_")[0] in _TYPE_WORDS:
         message = f"expected {_TYPE_WORDS[kind.split('_')[0]]}, got {given!r}"
     else:

@@ -12,7 +12,8 @@ After Media Cloud's rss-fetcher, Miniflux and reader's update ``Decider``:
   the later of the two wins.
 - The interval adapts: ×1.25 when nothing was new, ×0.5 when most of what the feed shows was
   new (we are probably missing items), kept otherwise; always within the configured bounds.
-- Cache validators (ETag, Last-Modified, body hash) are saved only when the feed changed.
+- A source with several tasks (per-story searches, several listings) is judged by its most
+  severe task result (:func:`worst`); each task still gets its own ``fetches`` row.
 - A little jitter spreads sources out; it is derived from the source id and ``now``, so the same
   inputs always give the same schedule.
 """
@@ -20,6 +21,7 @@ After Media Cloud's rss-fetcher, Miniflux and reader's update ``Decider``:
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +54,43 @@ class Decision:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Overall:
+    """The task result that speaks for a source; ``index`` is its task's (-1: no task ran)."""
+
+    index: int
+    result: FetchResult
+    parse_error: str | None
+
+
+def _parse_failed(result: FetchResult, parse_error: str | None, items: int) -> bool:
+    return parse_error is not None and items == 0 and result.content is not None
+
+
+def task_outcome(result: FetchResult, parse_error: str | None, items: int) -> str:
+    """The outcome word of one task's ``fetches`` row."""
+    if failure_grade(result, _parse_failed(result, parse_error, items)):
+        return "error"
+    if result.not_modified:
+        return "not_modified"
+    return "unchanged" if result.unchanged else "ok"
+
+
+def worst(tasks: Sequence[tuple[FetchResult, str | None, int]]) -> Overall:
+    """Of (result, parse error, items) per task: the most severe failure (the longest
+    Retry-After among equals), else a task that brought content, else the first one."""
+    if not tasks:
+        return Overall(-1, FetchResult(url="", status=None, not_modified=True), None)
+
+    def severity(i: int) -> tuple[float, float, int, int]:
+        result, parse_error, items = tasks[i]
+        grade = failure_grade(result, _parse_failed(result, parse_error, items))
+        return (grade, result.retry_after_seconds or 0.0, result.content is not None, -i)
+
+    index = max(range(len(tasks)), key=severity)
+    return Overall(index, tasks[index][0], tasks[index][1])
+
+
 def failure_grade(result: FetchResult, parse_failed: bool) -> float:
     """How much this attempt counts against the source (0 for a success)."""
     if result.error_kind in ("timeout", "network"):
@@ -75,7 +114,7 @@ def decide(
     settings: CollectorSettings,
 ) -> Decision:
     """Turn one fetch into the source's next state and the outcome recorded for it."""
-    parse_failed = parse_error is not None and items_seen == 0 and result.content is not None
+    parse_failed = _parse_failed(result, parse_error, items_seen)
     values: dict[str, Any] = {
         "last_fetched_at": now,
         "last_status": result.status,
@@ -132,10 +171,6 @@ def decide(
         last_error=f"malformed feed (entries recovered): {parse_error}" if parse_error else None,
         next_due_at=now + _jittered(interval, state.id, now, settings.jitter_fraction),
     )
-    if result.content is not None:  # the feed changed: keep its validators for next time
-        values.update(
-            etag=result.etag, last_modified=result.last_modified, body_hash=result.body_hash
-        )
     if result.not_modified:
         return Decision("not_modified", values)
     if result.unchanged:

@@ -111,6 +111,25 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def parse_rate_limit_reset(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds until an ``X-RateLimit-Reset`` given as an ISO 8601 time or epoch seconds."""
+    if not value:
+        return None
+    value = value.strip()
+    now = now or datetime.now(UTC)
+    try:
+        when = (
+            datetime.fromtimestamp(float(value), UTC)
+            if value.replace(".", "", 1).isdigit()
+            else datetime.fromisoformat(value.replace("Z", "+00:00"))
+        )
+    except (ValueError, OverflowError, OSError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
 @dataclass
 class _HostGate:
     semaphore: asyncio.Semaphore
@@ -233,6 +252,8 @@ class PoliteFetcher:
                     error=f"HTTP {status} redirect without a Location header",
                 ), None
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is None and status in (429, 503):  # Mastodon and others say when
+                retry_after = parse_rate_limit_reset(response.headers.get("X-RateLimit-Reset"))
             if status == 304:
                 return FetchResult(url=url, status=304, not_modified=True), None
             if status >= 400:

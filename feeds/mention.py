@@ -11,8 +11,10 @@ class Mention:
     """One item seen on a source (a feed entry, a post, a toot).
 
     ``external_id`` is unique within its source (a feed entry's guid, else its link).
-    ``outlet`` is the publisher's host for web feeds, or the community (subreddit, instance)
-    for social sources. Timestamps are timezone-aware UTC.
+    ``outlet`` is the publisher's host for web feeds, or the community (``r/worldnews``,
+    ``news.ycombinator.com``, a Mastodon instance) for social sources, where ``url`` is the
+    post's permalink and ``link_url`` the page it links to. ``score`` and ``comments`` are the
+    engagement (upvotes or points or favourites+boosts; replies). Timestamps are aware UTC.
     """
 
     external_id: str
@@ -25,3 +27,4 @@ class Mention:
     published_at: datetime | None = None
     score: int | None = None
     comments: int | None = None
+    link_url: str | None = None

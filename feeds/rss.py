@@ -3,17 +3,27 @@
 The external id is the entry's guid, else its link, else a hash of its title and date (so that
 an entry with neither is still stored once). The outlet is the publisher's host, taken from the
 entry's link, else from the feed's own link, else from the URL we fetched.
+
+A source URL with ``{query}`` in it is a per-story search feed (a news search RSS endpoint): it
+is fetched once per active story, with that story's search terms URL-encoded in its place.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from typing import ClassVar
+from urllib.parse import quote_plus
 
+from feeds.base import Harvest, HarvestContext, NoOptions, SourceInfo, StoryInfo, Task
+from feeds.http import FetchRequest
 from feeds.mention import Mention
 from feeds.parse import FeedEntry, ParsedFeed, parse_feed
+from feeds.registry import register
 from feeds.urls import canonical_url, outlet_host
 
 KINDS = ("rss", "atom")
+QUERY_SLOT = "{query}"
 
 
 def entry_id(entry: FeedEntry) -> str | None:
@@ -57,3 +67,38 @@ def read_feed(
     """Parse feed bytes fetched from ``url``; never raises on bad content."""
     parsed = parse_feed(content, url=url, content_type=content_type)
     return to_mentions(parsed, url), parsed
+
+
+@register(*KINDS)
+class FeedCollector:
+    """A web feed, or a search feed fetched once per story when its URL has ``{query}``."""
+
+    kind: ClassVar[str] = "rss"
+    Options: ClassVar[type[NoOptions]] = NoOptions
+    default_url: ClassVar[str | None] = None
+
+    def tasks(self, source: SourceInfo, stories: Sequence[StoryInfo]) -> list[Task]:
+        if QUERY_SLOT not in source.url:
+            return [Task(key="", url=source.url)]
+        return [
+            Task(
+                key=f"story:{story.slug}",
+                url=source.url.replace(QUERY_SLOT, quote_plus(story.search or story.query)),
+                story=story.slug,
+            )
+            for story in stories
+        ]
+
+    async def harvest(self, task: Task, ctx: HarvestContext) -> Harvest:
+        request = FetchRequest(
+            url=task.url,
+            etag=ctx.cursor.etag,
+            last_modified=ctx.cursor.last_modified,
+            body_hash=ctx.cursor.body_hash,
+        )
+        result = await ctx.fetcher.fetch(request)
+        if result.content is None:
+            return Harvest(task, result)
+        found, parsed = read_feed(result.content, url=result.url, content_type=result.content_type)
+        error = (parsed.error or "malformed feed") if parsed.malformed else None
+        return Harvest(task, result, found, parser=parsed.parser, parse_error=error)

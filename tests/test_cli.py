@@ -198,7 +198,7 @@ def test_json_logs_name_the_job_and_source(
     lines = [json.loads(line) for line in proc.stderr.splitlines()]
     by_source = {line["source"]: line for line in lines}
     assert by_source["reddit"]["job"] == "collect" and by_source["reddit"]["level"] == "info"
-    assert by_source["reddit"]["message"] == "fetched ok: 24 items, 24 new"
+    assert by_source["reddit"]["message"] == "collected ok: 1 tasks, 24 items, 24 new"
     assert by_source["gone"]["level"] == "warning"
     assert "HTTP 404" in by_source["gone"]["message"]
     assert json.loads(proc.stdout)["items_new"] == 24

@@ -215,7 +215,7 @@ def test_etag_is_sent_back_and_304_is_not_modified(
 
     first = by_source(collect(store, fast_collector(), now=T0))["guardian"]
     assert (first.outcome, first.items_new) == ("ok", 55)
-    assert store.get_source("guardian")["etag"] == '"v1"'
+    assert store.cursor("guardian").etag == '"v1"'
     assert collect(store, fast_collector(), now=T0 + timedelta(minutes=30)).sources == []
 
     second = by_source(collect(store, fast_collector(), now=T0 + HOUR, force=True))["guardian"]
@@ -228,7 +228,7 @@ def test_etag_is_sent_back_and_304_is_not_modified(
     assert count(store, mentions) == 55
     assert [f["outcome"] for f in rows(store, fetches, "guardian")] == ["ok", "not_modified"]
     source = store.get_source("guardian")
-    assert source["etag"] == '"v1"'
+    assert store.cursor("guardian").etag == '"v1"'
     assert source["last_success_at"] == T0 + HOUR
     assert source["failures"] == 0
 
@@ -257,7 +257,7 @@ def test_last_modified_is_sent_back_and_304_is_not_modified(
     assert (second.outcome, second.http_status, second.items_new) == ("not_modified", 304, 0)
     assert count(store, mentions) == 24
     assert count(store, fetches) == 2
-    assert store.get_source("reddit")["last_modified"] == stamp
+    assert store.cursor("reddit").last_modified == stamp
 
 
 def test_same_bytes_without_validators_are_unchanged(
@@ -267,7 +267,7 @@ def test_same_bytes_without_validators_are_unchanged(
     add(store, "reddit", server.url_for("/feed"))
 
     collect(store, fast_collector(), now=T0)
-    body_hash = store.get_source("reddit")["body_hash"]
+    body_hash = store.cursor("reddit").body_hash
     second = by_source(collect(store, fast_collector(), now=T0 + HOUR, force=True))["reddit"]
 
     seen = requests_to(server, "/feed")
@@ -277,7 +277,7 @@ def test_same_bytes_without_validators_are_unchanged(
     assert (second.outcome, second.http_status) == ("unchanged", 200)
     assert (second.items_seen, second.items_new) == (0, 0)
     assert body_hash is not None and len(body_hash) == 64
-    assert store.get_source("reddit")["body_hash"] == body_hash
+    assert store.cursor("reddit").body_hash == body_hash
     assert count(store, mentions) == 24
     assert [f["outcome"] for f in rows(store, fetches, "reddit")] == ["ok", "unchanged"]
 

@@ -95,7 +95,8 @@ def test_unknown_kind_and_missing_field(tmp_path: Path) -> None:
     body = VALID + '\n[[sources]]\nkind = "gopher"\nurl = "https://example.org/"\n'
     path = write(tmp_path, body)
     assert problems(path) == [
-        f"{path}: sources[2].kind: expected 'rss' or 'atom', got 'gopher'",
+        f"{path}: sources[2].kind: expected one of atom, hackernews, mastodon, reddit, rss, "
+        "got 'gopher'",
         f"{path}: sources[2].name: missing (required)",
     ]
 

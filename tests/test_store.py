@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from engine.errors import NoisecastError, StorageError
-from engine.store import Store
+from engine.store import Outcome, Store
 from engine.store import migrate as migrations
 from engine.store.tables import fetches, mentions, metadata, sources, story_mentions
 from feeds.mention import Mention
@@ -61,7 +61,7 @@ def record(store: Store, source_id: int, found: list[Mention], **kw: object) -> 
     matches = kw.pop("matches", {})
     now = kw.pop("now", T0)
 
-    def outcome(items_new: int) -> tuple[dict[str, object], dict[str, object]]:
+    def outcome(known: set[str]) -> Outcome:
         fetch = {
             "url": "https://wire.example/feed",
             "started_at": now,
@@ -70,10 +70,15 @@ def record(store: Store, source_id: int, found: list[Mention], **kw: object) -> 
             "http_status": 200,
             "outcome": "ok",
         }
-        return fetch, {"last_fetched_at": now, "next_due_at": now + timedelta(hours=1)}
+        return Outcome(
+            fetch_rows=[fetch],
+            source_values={"last_fetched_at": now, "next_due_at": now + timedelta(hours=1)},
+            cursors={"": {"etag": '"e1"'}},
+        )
 
-    return store.record_fetch(
+    return store.record_collection(
         source_id=source_id,
+        kind=str(kw.pop("kind", "rss")),
         found=found,
         matches=matches,  # type: ignore[arg-type]
         outcome=outcome,
@@ -192,12 +197,12 @@ def test_matches_are_stored_once(store: Store) -> None:
 def test_a_failing_write_leaves_nothing_behind(store: Store) -> None:
     source_id = add_source(store)
 
-    def broken(items_new: int) -> tuple[dict[str, object], dict[str, object]]:
+    def broken(known: set[str]) -> Outcome:
         raise RuntimeError("crash between the mentions and the fetch row")
 
     with pytest.raises(RuntimeError):
-        store.record_fetch(
-            source_id=source_id, found=[mention(1)], matches={}, outcome=broken, now=T0
+        store.record_collection(
+            source_id=source_id, kind="rss", found=[mention(1)], matches={}, outcome=broken, now=T0
         )
     assert count(store, mentions) == 0 and count(store, fetches) == 0
     assert record(store, source_id, [mention(1)]) == 1

@@ -1,25 +1,51 @@
-"""Mentions and their story matches, written with one fetch's record in one transaction.
+"""Mentions, their story matches and engagement, written with one collection of a source.
 
-A fetch's mentions, its story matches, its ``fetches`` row and its source's new state commit
-together or not at all: a crash mid-run leaves each source either fully recorded or still due,
-so a rerun fills the gap and the unique key (source, external id) keeps it from duplicating.
+A source's mentions, story matches, engagement history, syndication groups, ``fetches`` rows,
+cursors and new schedule commit together or not at all: a crash mid-run leaves each source
+either fully recorded or still due, so a rerun fills the gap and the unique key
+(source, external id) keeps it from duplicating.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.engine import Connection
 
 from engine.match import tokenize
 from engine.store._base import StoreBase
-from engine.store.tables import fetches, mentions, sources, stories, story_mentions
+from engine.store.tables import (
+    fetches,
+    mention_engagement,
+    mentions,
+    source_cursors,
+    sources,
+    stories,
+    story_mentions,
+)
+from engine.syndication import WEB_KINDS, Grouper, Item
+from feeds.base import Cursor
 from feeds.mention import Mention
 
 _CHUNK = 500
+_UPDATED_ON_CONFLICT = (
+    "url",
+    "canonical_url",
+    "link_url",
+    "title_key",
+    "title",
+    "summary",
+    "author",
+    "outlet",
+    "score",
+    "comments",
+    "updated_at",
+)
 
 
 def title_key(title: str) -> str:
@@ -27,109 +53,220 @@ def title_key(title: str) -> str:
     return hashlib.sha1(" ".join(tokenize(title)).encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a collection decided, once the number of new mentions is known."""
+
+    fetch_rows: Sequence[Mapping[str, Any]]
+    source_values: Mapping[str, Any]
+    cursors: Mapping[str, Mapping[str, Any]]  # task key -> new cursor values
+
+
+def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
+    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+
+
 class MentionsMixin(StoreBase):
-    def record_fetch(
+    def cursors(self, source_id: int) -> dict[str, Cursor]:
+        """Every task's cursor of a source, by task key."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                select(source_cursors).where(source_cursors.c.source_id == source_id)
+            ).all()
+        return {
+            r.key: Cursor(
+                etag=r.etag,
+                last_modified=r.last_modified,
+                body_hash=r.body_hash,
+                state=r.state or {},
+            )
+            for r in rows
+        }
+
+    def record_collection(
         self,
         *,
         source_id: int,
+        kind: str,
         found: Sequence[Mention],
         matches: Mapping[str, Mapping[str, list[str]]],
-        outcome: Callable[[int], tuple[Mapping[str, Any], Mapping[str, Any]]],
+        outcome: Callable[[set[str]], Outcome],
         now: datetime,
     ) -> int:
-        """Store one fetch: new mentions (upserted), matches, the attempt, the source's state.
+        """Store one collection of a source; returns how many mentions were new.
 
         ``matches`` maps a mention's external id to {story slug: matched terms}.
-        ``outcome(items_new)`` gives the ``fetches`` row and the source's new values; it is
-        called inside the transaction, once the number of new mentions is known.
-        Returns how many mentions were new.
+        ``outcome(known)`` gives the fetch rows, the source's new values and the cursors to
+        save; it is called inside the transaction with the external ids that were already
+        stored, so that it can count what is new.
         """
-        unique = {m.external_id: m for m in found}  # a feed that repeats an id counts it once
+        unique = {m.external_id: m for m in found}  # ids repeated within a collection count once
         with self.transaction() as conn:
-            known: set[str] = set()
-            ids = list(unique)
-            for i in range(0, len(ids), _CHUNK):
-                known.update(
-                    conn.execute(
-                        select(mentions.c.external_id).where(
-                            mentions.c.source_id == source_id,
-                            mentions.c.external_id.in_(ids[i : i + _CHUNK]),
-                        )
-                    ).scalars()
-                )
+            known = self._known(conn, source_id, list(unique))
             if unique:
-                rows = [_row(source_id, m, now) for m in unique.values()]
-                stmt = self.insert(mentions)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[mentions.c.source_id, mentions.c.external_id],
-                    set_={
-                        col: stmt.excluded[col]
-                        for col in (
-                            "url",
-                            "canonical_url",
-                            "title_key",
-                            "title",
-                            "summary",
-                            "author",
-                            "outlet",
-                            "score",
-                            "comments",
-                            "updated_at",
-                        )
-                    }
-                    | {
-                        "published_at": func.coalesce(
-                            stmt.excluded.published_at, mentions.c.published_at
-                        )
-                    },
+                self._upsert(conn, source_id, kind, unique.values(), now)
+                ids = self._ids(conn, source_id, list(unique))
+                self._engagement(conn, unique, known, ids, now)
+                if kind in WEB_KINDS:
+                    self._group(conn, kind, unique, known, ids, now)
+                if matches:
+                    self._store_matches(conn, ids, matches, now)
+            decided = outcome(set(known))
+            for row in decided.fetch_rows:
+                conn.execute(fetches.insert().values(source_id=source_id, **row))
+            for key, values in decided.cursors.items():
+                stmt = self.insert(source_cursors).values(
+                    source_id=source_id, key=key, updated_at=now, **values
                 )
-                conn.execute(stmt, rows)
-            if matches:
-                self._store_matches(conn, source_id, matches, now)
-            items_new = len(unique) - len(known)
-            fetch, source_values = outcome(items_new)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[source_cursors.c.source_id, source_cursors.c.key],
+                        set_={**values, "updated_at": now},
+                    )
+                )
             conn.execute(
-                fetches.insert().values(
-                    source_id=source_id, items_seen=len(found), items_new=items_new, **fetch
+                update(sources).where(sources.c.id == source_id).values(**decided.source_values)
+            )
+        return len(unique) - len(known)
+
+    def _known(
+        self, conn: Connection, source_id: int, ext_ids: list[str]
+    ) -> dict[str, tuple[int | None, int | None]]:
+        """External id -> (score, comments) of the mentions already stored."""
+        known: dict[str, tuple[int | None, int | None]] = {}
+        for chunk in _chunks(ext_ids):
+            rows = conn.execute(
+                select(mentions.c.external_id, mentions.c.score, mentions.c.comments).where(
+                    mentions.c.source_id == source_id, mentions.c.external_id.in_(chunk)
                 )
             )
-            conn.execute(update(sources).where(sources.c.id == source_id).values(**source_values))
-        return items_new
+            known.update({r.external_id: (r.score, r.comments) for r in rows})
+        return known
+
+    def _ids(self, conn: Connection, source_id: int, ext_ids: list[str]) -> dict[str, int]:
+        ids: dict[str, int] = {}
+        for chunk in _chunks(ext_ids):
+            ids.update(
+                conn.execute(
+                    select(mentions.c.external_id, mentions.c.id).where(
+                        mentions.c.source_id == source_id, mentions.c.external_id.in_(chunk)
+                    )
+                ).all()
+            )
+        return ids
+
+    def _upsert(
+        self, conn: Connection, source_id: int, kind: str, found: Any, now: datetime
+    ) -> None:
+        stmt = self.insert(mentions)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[mentions.c.source_id, mentions.c.external_id],
+            set_={col: stmt.excluded[col] for col in _UPDATED_ON_CONFLICT}
+            | {"published_at": func.coalesce(stmt.excluded.published_at, mentions.c.published_at)},
+        )
+        conn.execute(stmt, [_row(source_id, kind, m, now) for m in found])
+
+    def _engagement(
+        self,
+        conn: Connection,
+        found: Mapping[str, Mention],
+        known: Mapping[str, tuple[int | None, int | None]],
+        ids: Mapping[str, int],
+        now: datetime,
+    ) -> None:
+        """A history row whenever a mention's counts are new or have changed."""
+        rows = [
+            {"mention_id": ids[ext], "observed_at": now, "score": m.score, "comments": m.comments}
+            for ext, m in found.items()
+            if (m.score is not None or m.comments is not None)
+            and known.get(ext) != (m.score, m.comments)
+        ]
+        if rows:
+            stmt = self.insert(mention_engagement).on_conflict_do_nothing(
+                index_elements=[mention_engagement.c.mention_id, mention_engagement.c.observed_at]
+            )
+            conn.execute(stmt, rows)
+
+    def _group(
+        self,
+        conn: Connection,
+        kind: str,
+        found: Mapping[str, Mention],
+        known: Mapping[str, object],
+        ids: Mapping[str, int],
+        now: datetime,
+    ) -> None:
+        """Give each new web mention its syndication group (see engine.syndication)."""
+        new = [
+            Item(
+                id=ids[ext],
+                kind=kind,
+                canonical_url=m.canonical_url,
+                title_key=title_key(m.title),
+                title_words=len(tokenize(m.title)),
+                when=m.published_at or now,
+            )
+            for ext, m in found.items()
+            if ext not in known
+        ]
+        if not new:
+            return
+        urls = sorted({i.canonical_url for i in new if i.canonical_url})
+        keys = sorted({i.title_key for i in new})
+        earlier: dict[int, Item] = {}
+        new_ids = {i.id for i in new}
+        for column, values in ((mentions.c.canonical_url, urls), (mentions.c.title_key, keys)):
+            for chunk in _chunks(values):
+                rows = conn.execute(
+                    select(
+                        mentions.c.id,
+                        mentions.c.kind,
+                        mentions.c.canonical_url,
+                        mentions.c.title_key,
+                        func.coalesce(mentions.c.published_at, mentions.c.fetched_at).label("when"),
+                        mentions.c.group_id,
+                    ).where(column.in_(chunk), mentions.c.kind.in_(sorted(WEB_KINDS)))
+                )
+                for r in rows:
+                    if r.id in new_ids:
+                        continue
+                    earlier[r.id] = Item(
+                        r.id, r.kind, r.canonical_url, r.title_key, 0, r.when, r.group_id
+                    )
+        grouper = Grouper(earlier.values())
+        groups = [
+            {"b_id": i.id, "b_group": grouper.add(i)} for i in sorted(new, key=lambda i: i.id)
+        ]
+        conn.execute(
+            update(mentions)
+            .where(mentions.c.id == bindparam("b_id"))
+            .values(group_id=bindparam("b_group")),
+            groups,
+        )
 
     def _store_matches(
         self,
-        conn: Any,
-        source_id: int,
+        conn: Connection,
+        ids: Mapping[str, int],
         matches: Mapping[str, Mapping[str, list[str]]],
         now: datetime,
     ) -> None:
-        slugs = {slug for per in matches.values() for slug in per}
+        slugs = sorted({slug for per in matches.values() for slug in per})
         story_ids = dict(
             conn.execute(
                 select(stories.c.slug, stories.c.id).where(stories.c.slug.in_(slugs))
             ).all()
         )
-        ext_ids = list(matches)
-        mention_ids: dict[str, int] = {}
-        for i in range(0, len(ext_ids), _CHUNK):
-            mention_ids.update(
-                conn.execute(
-                    select(mentions.c.external_id, mentions.c.id).where(
-                        mentions.c.source_id == source_id,
-                        mentions.c.external_id.in_(ext_ids[i : i + _CHUNK]),
-                    )
-                ).all()
-            )
         rows = [
             {
                 "story_id": story_ids[slug],
-                "mention_id": mention_ids[ext],
+                "mention_id": ids[ext],
                 "matched_terms": terms,
                 "matched_at": now,
             }
             for ext, per in matches.items()
             for slug, terms in per.items()
-            if slug in story_ids and ext in mention_ids
+            if slug in story_ids and ext in ids
         ]
         if rows:
             stmt = self.insert(story_mentions).on_conflict_do_nothing(
@@ -148,12 +285,14 @@ class MentionsMixin(StoreBase):
             return {slug: int(n) for slug, n in conn.execute(query)}
 
 
-def _row(source_id: int, m: Mention, now: datetime) -> dict[str, Any]:
+def _row(source_id: int, kind: str, m: Mention, now: datetime) -> dict[str, Any]:
     return {
         "source_id": source_id,
         "external_id": m.external_id,
+        "kind": kind,
         "url": m.url,
         "canonical_url": m.canonical_url,
+        "link_url": m.link_url,
         "title_key": title_key(m.title),
         "title": m.title,
         "summary": m.summary,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from engine.errors import NoisecastError
 from engine.store._base import StoreBase
-from engine.store.tables import sources
+from feeds.base import Cursor
+from engine.store.tables import source_cursors, sources
 
 
 class SourcesMixin(StoreBase):
@@ -47,7 +48,8 @@ class SourcesMixin(StoreBase):
                 return int(created.inserted_primary_key[0]), True  # type: ignore[index]
             values: dict[str, Any] = {"kind": kind, "settings": settings, "updated_at": now}
             if (row.settings or {}).get("origin_url") != url:
-                values.update(url=url, etag=None, last_modified=None, body_hash=None)
+                values["url"] = url  # a new URL: what we knew of the old one no longer holds
+                conn.execute(delete(source_cursors).where(source_cursors.c.source_id == row.id))
             conn.execute(update(sources).where(sources.c.id == row.id).values(**values))
             return int(row.id), False
 
@@ -62,6 +64,18 @@ class SourcesMixin(StoreBase):
         if row is None:
             raise NoisecastError(f"no source named {name!r} (see `noisecast sources list`)")
         return dict(row._mapping)
+
+    def cursor(self, name: str, key: str = "") -> Cursor:
+        """A source's cursor for one task (``""``: its own URL): validators and state."""
+        with self.reading() as conn:
+            row = conn.execute(
+                select(source_cursors)
+                .join(sources, sources.c.id == source_cursors.c.source_id)
+                .where(sources.c.name == name, source_cursors.c.key == key)
+            ).first()
+        if row is None:
+            return Cursor()
+        return Cursor(row.etag, row.last_modified, row.body_hash, row.state or {})
 
     def disable_source(self, name: str, *, reason: str, now: datetime) -> None:
         with self.transaction() as conn:

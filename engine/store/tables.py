@@ -91,9 +91,6 @@ sources = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("url", Text, nullable=False),
     Column("settings", JSON, nullable=False, default=dict),
-    Column("etag", Text),
-    Column("last_modified", Text),
-    Column("body_hash", String(64)),
     Column("interval_minutes", Integer, nullable=False),
     Column("next_due_at", UTCDateTime, nullable=False),
     Column("failures", Float, nullable=False, server_default="0"),
@@ -109,6 +106,20 @@ sources = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "next_due_at"),
+)
+
+# Per task of a source (key "" is the source's own URL; "story:<slug>" a per-story search):
+# the HTTP validators saved when the content last changed, and the collector's own state.
+source_cursors = Table(
+    "source_cursors",
+    metadata,
+    _fk("source_id", "sources.id", primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("state", JSON),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 fetches = Table(
@@ -135,8 +146,11 @@ mentions = Table(
     _id(),
     _fk("source_id", "sources.id", nullable=False),
     Column("external_id", Text, nullable=False),
+    Column("kind", String(32), nullable=False),
     Column("url", Text),
     Column("canonical_url", Text),
+    Column("link_url", Text),  # social posts: the page they link to (url is the permalink)
+    Column("group_id", Id, index=True),  # syndicated copies share the id of the first one
     Column("title_key", String(64), nullable=False),
     Column("title", Text, nullable=False),
     Column("summary", Text, nullable=False, server_default=""),
@@ -151,6 +165,16 @@ mentions = Table(
     Index(None, "canonical_url"),
     Index(None, "title_key"),
     Index(None, "published_at"),
+)
+
+# Engagement as it grows: a row each time a collection sees a mention's counts change.
+mention_engagement = Table(
+    "mention_engagement",
+    metadata,
+    _fk("mention_id", "mentions.id", primary_key=True),
+    Column("observed_at", UTCDateTime, primary_key=True),
+    Column("score", Integer),
+    Column("comments", Integer),
 )
 
 story_mentions = Table(
