@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engine.config import Settings, SourceSettings, StorySettings, validate
+from engine.rematch import rematch_story
 from engine.store import Store
 from feeds.urls import outlet_host
 
@@ -16,6 +17,7 @@ class SyncReport:
     sources_updated: int
     stories_created: int
     stories_updated: int
+    rematched: int = 0
 
 
 def sync_from_config(store: Store, settings: Settings, *, now: datetime) -> SyncReport:
@@ -23,7 +25,7 @@ def sync_from_config(store: Store, settings: Settings, *, now: datetime) -> Sync
 
     Sources and stories that are only in the database (added with the CLI) are left alone.
     """
-    counts = [0, 0, 0, 0]
+    counts = [0, 0, 0, 0, 0]
     for src in settings.sources:
         _, created = store.upsert_source(
             kind=src.kind,
@@ -37,8 +39,13 @@ def sync_from_config(store: Store, settings: Settings, *, now: datetime) -> Sync
         if not src.enabled:
             store.disable_source(src.name, reason="disabled in config", now=now)
     for story in settings.stories:
-        _, created = store.upsert_story(story.slug, story.title, story.query, now=now)
-        counts[2 if created else 3] += 1
+        change = store.upsert_story(story.slug, story.title, story.query, now=now)
+        counts[2 if change.created else 3] += 1
+        if change.query_changed and settings.matching.rematch_days:
+            rematch_story(
+                store, story.slug, story.query, now=now, days=settings.matching.rematch_days
+            )
+            counts[4] += 1
     return SyncReport(*counts)
 
 
@@ -64,8 +71,13 @@ def add_source(
     return name, created
 
 
-def add_story(store: Store, slug: str, title: str, query: str, *, now: datetime) -> bool:
-    """Add a story, or update and reactivate it. The query must parse. Returns created."""
+def add_story(
+    store: Store, settings: Settings, slug: str, title: str, query: str, *, now: datetime
+) -> bool:
+    """Add a story, or update and reactivate it; rematch the recent mentions if its query is
+    new. The query must parse. Returns whether the story was created."""
     validate(StorySettings, {"slug": slug, "title": title, "query": query}, "stories add")
-    _, created = store.upsert_story(slug, title, query, now=now, reactivate=True)
-    return created
+    change = store.upsert_story(slug, title, query, now=now, reactivate=True)
+    if change.query_changed and settings.matching.rematch_days:
+        rematch_story(store, slug, query, now=now, days=settings.matching.rematch_days)
+    return change.created

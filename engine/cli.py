@@ -246,7 +246,7 @@ def stories_add(app: App, slug: str, title: str, query: str, as_json: bool) -> N
     from engine.catalog import add_story
 
     with app.store() as store:
-        created = add_story(store, slug, title, query, now=app.now())
+        created = add_story(store, app.settings, slug, title, query, now=app.now())
     if as_json:
         _print_json({"slug": slug, "title": title, "query": query, "created": created})
     else:

@@ -108,6 +108,10 @@ class ScheduleSettings(_Section):
     misfire_grace_minutes: int = Field(10, ge=1)
 
 
+class MatchingSettings(_Section):
+    rematch_days: int = Field(7, ge=0, le=365)
+
+
 class ScoringSettings(_Section):
     window_hours: int = Field(24 * 7, ge=24)
     thresholds: tuple[float, float, float, float] = (20.0, 40.0, 60.0, 80.0)
@@ -191,6 +195,7 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     collector: CollectorSettings = CollectorSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    matching: MatchingSettings = MatchingSettings()
     scoring: ScoringSettings = ScoringSettings()
     forecast: ForecastSettings = ForecastSettings()
     review: ReviewSettings = ReviewSettings()
@@ -244,7 +249,7 @@ def _read_secrets_file(path: Path) -> dict[str, str]:
     return {k: str(v) for k, v in data.items()}
 
 
-SECTIONS = ("database", "collector", "schedule", "scoring", "forecast", "review")
+SECTIONS = ("database", "collector", "schedule", "matching", "scoring", "forecast", "review")
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, bool]:

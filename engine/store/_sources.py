@@ -9,8 +9,8 @@ from sqlalchemy import delete, or_, select, update
 
 from engine.errors import NoisecastError
 from engine.store._base import StoreBase
-from feeds.base import Cursor
 from engine.store.tables import source_cursors, sources
+from feeds.base import Cursor
 
 
 class SourcesMixin(StoreBase):

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
 from engine.errors import NoisecastError
 from engine.store._base import StoreBase
-from engine.store.tables import stories
+from engine.store.tables import mentions, stories, story_mentions
+
+
+class StoryChange(NamedTuple):
+    id: int
+    created: bool
+    query_changed: bool  # created, or its query is not what it was: its matches are stale
 
 
 class StoriesMixin(StoreBase):
     def upsert_story(
         self, slug: str, title: str, query: str, *, now: datetime, reactivate: bool = False
-    ) -> tuple[int, bool]:
-        """Create the story, or update its title and query. Returns (id, created)."""
+    ) -> StoryChange:
+        """Create the story, or update its title and query."""
         with self.transaction() as conn:
-            existing = conn.execute(select(stories.c.id).where(stories.c.slug == slug)).first()
+            existing = conn.execute(
+                select(stories.c.id, stories.c.query).where(stories.c.slug == slug)
+            ).first()
             if existing is None:
                 row = conn.execute(
                     stories.insert().values(
@@ -30,12 +39,12 @@ class StoriesMixin(StoreBase):
                         updated_at=now,
                     )
                 )
-                return int(row.inserted_primary_key[0]), True  # type: ignore[index]
+                return StoryChange(int(row.inserted_primary_key[0]), True, True)  # type: ignore[index]
             values: dict[str, Any] = {"title": title, "query": query, "updated_at": now}
             if reactivate:
                 values["status"] = "active"
             conn.execute(update(stories).where(stories.c.id == existing.id).values(**values))
-            return int(existing.id), False
+            return StoryChange(int(existing.id), False, existing.query != query)
 
     def list_stories(self, status: str | None = None) -> list[dict[str, Any]]:
         query = select(stories).order_by(stories.c.slug)
@@ -53,3 +62,68 @@ class StoriesMixin(StoreBase):
             )
             if done.rowcount == 0:
                 raise NoisecastError(f"no story {slug!r} (see `noisecast stories list`)")
+
+    def story_id(self, slug: str) -> int:
+        with self.reading() as conn:
+            found = conn.execute(select(stories.c.id).where(stories.c.slug == slug)).scalar()
+        if found is None:
+            raise NoisecastError(f"no story {slug!r} (see `noisecast stories list`)")
+        return int(found)
+
+    def mention_texts(self, since: datetime, *, batch: int = 2000) -> Iterator[list[Any]]:
+        """(id, title, summary) of the mentions published (else first seen) since ``since``,
+        in batches, oldest first."""
+        when = func.coalesce(mentions.c.published_at, mentions.c.fetched_at)
+        query = (
+            select(mentions.c.id, mentions.c.title, mentions.c.summary)
+            .where(when >= since)
+            .order_by(mentions.c.id)
+        )
+        with self.reading() as conn:
+            result = conn.execution_options(yield_per=batch).execute(query)
+            for part in result.partitions(batch):
+                yield list(part)
+
+    def replace_matches(
+        self,
+        story_id: int,
+        since: datetime,
+        matched: Mapping[int, list[str]],
+        *,
+        now: datetime,
+    ) -> tuple[int, int]:
+        """Make the story's matches among mentions since ``since`` exactly ``matched``
+        (mention id -> terms). Older matches are kept. Returns (added, removed)."""
+        when = func.coalesce(mentions.c.published_at, mentions.c.fetched_at)
+        in_window = select(mentions.c.id).where(when >= since)
+        with self.transaction() as conn:
+            current = set(
+                conn.execute(
+                    select(story_mentions.c.mention_id).where(
+                        story_mentions.c.story_id == story_id,
+                        story_mentions.c.mention_id.in_(in_window),
+                    )
+                ).scalars()
+            )
+            stale = sorted(current - set(matched))
+            for i in range(0, len(stale), 500):
+                conn.execute(
+                    delete(story_mentions).where(
+                        story_mentions.c.story_id == story_id,
+                        story_mentions.c.mention_id.in_(stale[i : i + 500]),
+                    )
+                )
+            rows = [
+                {"story_id": story_id, "mention_id": mid, "matched_terms": terms, "matched_at": now}
+                for mid, terms in matched.items()
+            ]
+            if rows:
+                stmt = self.insert(story_mentions)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[story_mentions.c.story_id, story_mentions.c.mention_id],
+                        set_={"matched_terms": stmt.excluded.matched_terms},
+                    ),
+                    rows,
+                )
+        return len(set(matched) - current), len(stale)
