@@ -1,20 +1,24 @@
 """Syndicated copies: the same article on several feeds, or the same wire story under several
 URLs, grouped so that later stages can count it once. Pure: no I/O.
 
-Rule: a web-feed mention joins the group of the earliest stored web-feed mention (lowest id)
-that has the same canonical URL, or the same normalised headline (``title_key``) published
-within a day of it. Headlines of fewer than three words ("Live updates", "Letters") never group
-by title. Social posts (Reddit, Hacker News, Mastodon) are their own signal: never grouped.
+Rule: a web-feed mention joins the group of an earlier web-feed mention that has the same
+canonical URL (the first one ever stored with it), or the same normalised headline
+(``title_key``) published within a day of that headline's current group head. Headlines of
+fewer than three words ("Live updates", "Letters") never group by title. When both rules
+apply, the earlier mention wins. Social posts (Reddit, Hacker News, Mastodon) are their own
+signal: never grouped.
 
-The same :class:`Grouper` serves the incremental path (the store, as mentions arrive: seeded
-with the stored candidates) and a full rebuild (seeded with nothing, fed every mention in id
-order), so the two agree by construction.
+The state is one *head* per key: the first mention of a canonical URL, the latest group head
+of a headline. :class:`Grouper` keeps those heads; the store persists them
+(``syndication_heads``), so the incremental path (seeded with the stored heads of a batch's
+keys) and a full rebuild (seeded with nothing, fed every mention in id order) agree by
+construction, and each mention costs one lookup per key however many copies exist.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -36,43 +40,55 @@ class Item:
     group_id: int | None = None
 
 
+def url_key(url: str) -> str:
+    return "u:" + hashlib.sha1(url.encode()).hexdigest()
+
+
+def title_head_key(title_key: str) -> str:
+    return "t:" + title_key
+
+
+def keys_of(item: Item) -> list[str]:
+    """The head keys an item may be grouped by."""
+    if item.kind not in WEB_KINDS:
+        return []
+    keys = [url_key(item.canonical_url)] if item.canonical_url else []
+    if item.title_words >= MIN_TITLE_WORDS:
+        keys.append(title_head_key(item.title_key))
+    return keys
+
+
 class Grouper:
-    """Assigns groups to mentions in id order, given the earlier ones."""
+    """Assigns groups to mentions in id order; ``heads`` are what it has to remember."""
 
-    def __init__(self, earlier: Iterable[Item] = ()) -> None:
-        self._by_url: dict[str, list[Item]] = defaultdict(list)
-        self._by_title: dict[str, list[Item]] = defaultdict(list)
-        for item in sorted(earlier, key=lambda i: i.id):
-            self._index(item)
-
-    def _index(self, item: Item) -> None:
-        if item.kind not in WEB_KINDS:
-            return
-        if item.canonical_url:
-            self._by_url[item.canonical_url].append(item)
-        self._by_title[item.title_key].append(item)
+    def __init__(self, heads: Mapping[str, Item] | None = None) -> None:
+        self.heads: dict[str, Item] = dict(heads or {})
+        self.changed: set[str] = set()
 
     def add(self, item: Item) -> int:
-        """The group id of ``item`` (its own id when it starts a group); remembers it."""
-        group = item.id
-        if item.kind in WEB_KINDS:
-            first: Item | None = None
-            if item.canonical_url:
-                first = next((e for e in self._by_url[item.canonical_url] if e.id < item.id), None)
-            if item.title_words >= MIN_TITLE_WORDS:
-                same_title = next(
-                    (
-                        e
-                        for e in self._by_title[item.title_key]
-                        if e.id < item.id and abs(e.when - item.when) <= SAME_TITLE_WINDOW
-                    ),
-                    None,
-                )
-                if same_title is not None and (first is None or same_title.id < first.id):
-                    first = same_title
-            if first is not None:
-                group = first.group_id or first.id
-        self._index(replace(item, group_id=group))
+        """The group id of ``item`` (its own id when it starts a group)."""
+        keys = keys_of(item)
+        candidates = []
+        for key in keys:
+            head = self.heads.get(key)
+            if head is None or head.id >= item.id:
+                continue
+            if key.startswith("t:") and abs(head.when - item.when) > SAME_TITLE_WINDOW:
+                continue
+            candidates.append(head)
+        first = min(candidates, key=lambda h: h.id, default=None)
+        group = (first.group_id or first.id) if first is not None else item.id
+        grouped = replace(item, group_id=group)
+        for key in keys:
+            head = self.heads.get(key)
+            stale_title = (
+                key.startswith("t:")
+                and head is not None
+                and abs(head.when - item.when) > SAME_TITLE_WINDOW
+            )
+            if head is None or stale_title:
+                self.heads[key] = grouped
+                self.changed.add(key)
         return group
 
 

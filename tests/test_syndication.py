@@ -52,17 +52,20 @@ def test_social_posts_are_never_grouped() -> None:
 
 
 def test_incremental_equals_rebuild_in_any_batching() -> None:
-    items = [item(i, url=f"u{i % 3}", key=f"k{i % 4}", hours=i * 5) for i in range(1, 30)]
+    items = [item(i, url=f"u{i % 3}", key=f"k{i % 4}", hours=i * 5) for i in range(1, 40)]
     full = assign_groups(items)
-    grouper = Grouper(items[:10])  # stored earlier, with the groups a rebuild gave them
-    seeded = Grouper(
-        [
-            Item(i.id, i.kind, i.canonical_url, i.title_key, i.title_words, i.when, full[i.id])
-            for i in items[:10]
-        ]
-    )
-    assert {i.id: seeded.add(i) for i in items[10:]} == {i.id: full[i.id] for i in items[10:]}
-    del grouper
+    for cut in (1, 10, 25):
+        earlier = Grouper()
+        for i in items[:cut]:
+            earlier.add(i)
+        later = Grouper(earlier.heads)  # only the heads are kept between batches
+        assert {i.id: later.add(i) for i in items[cut:]} == {i.id: full[i.id] for i in items[cut:]}
+
+
+def test_a_headline_regroups_after_a_day() -> None:
+    # The same headline three days running: three groups, each of a day.
+    items = [item(1, key="t"), item(2, key="t", hours=20), item(3, key="t", hours=30)]
+    assert assign_groups(items) == {1: 1, 2: 1, 3: 3}
 
 
 def test_store_groups_copies_across_sources(store: Store) -> None:

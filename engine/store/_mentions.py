@@ -27,8 +27,9 @@ from engine.store.tables import (
     sources,
     stories,
     story_mentions,
+    syndication_heads,
 )
-from engine.syndication import WEB_KINDS, Grouper, Item
+from engine.syndication import WEB_KINDS, Grouper, Item, keys_of
 from feeds.base import Cursor
 from feeds.mention import Mention
 
@@ -197,52 +198,59 @@ class MentionsMixin(StoreBase):
         now: datetime,
     ) -> None:
         """Give each new web mention its syndication group (see engine.syndication)."""
-        new = [
-            Item(
-                id=ids[ext],
-                kind=kind,
-                canonical_url=m.canonical_url,
-                title_key=title_key(m.title),
-                title_words=len(tokenize(m.title)),
-                when=m.published_at or now,
-            )
-            for ext, m in found.items()
-            if ext not in known
-        ]
+        new = sorted(
+            (
+                Item(
+                    id=ids[ext],
+                    kind=kind,
+                    canonical_url=m.canonical_url,
+                    title_key=title_key(m.title),
+                    title_words=len(tokenize(m.title)),
+                    when=m.published_at or now,
+                )
+                for ext, m in found.items()
+                if ext not in known
+            ),
+            key=lambda i: i.id,
+        )
         if not new:
             return
-        urls = sorted({i.canonical_url for i in new if i.canonical_url})
-        keys = sorted({i.title_key for i in new})
-        earlier: dict[int, Item] = {}
-        new_ids = {i.id for i in new}
-        for column, values in ((mentions.c.canonical_url, urls), (mentions.c.title_key, keys)):
-            for chunk in _chunks(values):
-                rows = conn.execute(
-                    select(
-                        mentions.c.id,
-                        mentions.c.kind,
-                        mentions.c.canonical_url,
-                        mentions.c.title_key,
-                        func.coalesce(mentions.c.published_at, mentions.c.fetched_at).label("when"),
-                        mentions.c.group_id,
-                    ).where(column.in_(chunk), mentions.c.kind.in_(sorted(WEB_KINDS)))
-                )
-                for r in rows:
-                    if r.id in new_ids:
-                        continue
-                    earlier[r.id] = Item(
-                        r.id, r.kind, r.canonical_url, r.title_key, 0, r.when, r.group_id
-                    )
-        grouper = Grouper(earlier.values())
-        groups = [
-            {"b_id": i.id, "b_group": grouper.add(i)} for i in sorted(new, key=lambda i: i.id)
-        ]
+        keys = sorted({k for i in new for k in keys_of(i)})
+        heads: dict[str, Item] = {}
+        for chunk in _chunks(keys):
+            for r in conn.execute(
+                select(syndication_heads).where(syndication_heads.c.key.in_(chunk))
+            ):
+                heads[r.key] = Item(r.mention_id, kind, None, "", 0, r.at, r.group_id)
+        grouper = Grouper(heads)
+        groups = [{"b_id": i.id, "b_group": grouper.add(i)} for i in new]
         conn.execute(
             update(mentions)
             .where(mentions.c.id == bindparam("b_id"))
             .values(group_id=bindparam("b_group")),
             groups,
         )
+        if grouper.changed:
+            stmt = self.insert(syndication_heads)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[syndication_heads.c.key],
+                    set_={
+                        "mention_id": stmt.excluded.mention_id,
+                        "group_id": stmt.excluded.group_id,
+                        "at": stmt.excluded.at,
+                    },
+                ),
+                [
+                    {
+                        "key": key,
+                        "mention_id": grouper.heads[key].id,
+                        "group_id": grouper.heads[key].group_id,
+                        "at": grouper.heads[key].when,
+                    }
+                    for key in sorted(grouper.changed)
+                ],
+            )
 
     def _store_matches(
         self,

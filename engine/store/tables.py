@@ -167,6 +167,17 @@ mentions = Table(
     Index(None, "published_at"),
 )
 
+# Syndication: per canonical URL ("u:" + sha1) its first mention, per headline ("t:" +
+# title_key) its current group head; see engine/syndication.py.
+syndication_heads = Table(
+    "syndication_heads",
+    metadata,
+    Column("key", String(48), primary_key=True),
+    Column("mention_id", Id, nullable=False),
+    Column("group_id", Id, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
 # Engagement as it grows: a row each time a collection sees a mention's counts change.
 mention_engagement = Table(
     "mention_engagement",

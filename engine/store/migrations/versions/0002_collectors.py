@@ -1,5 +1,8 @@
 """Per-task cursors, engagement history, mention kind, linked URL and syndication groups.
 
+Mentions stored before this migration each start their own group (no heads are built for
+them); grouping applies from here on.
+
 Revision ID: 0002
 Revises: 0001
 """
@@ -48,6 +51,14 @@ def upgrade() -> None:
         batch.drop_column("body_hash")
 
     op.create_table(
+        "syndication_heads",
+        sa.Column("key", sa.String(length=48), nullable=False),
+        sa.Column("mention_id", Id, nullable=False),
+        sa.Column("group_id", Id, nullable=False),
+        sa.Column("at", When, nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_syndication_heads")),
+    )
+    op.create_table(
         "mention_engagement",
         sa.Column("mention_id", Id, nullable=False),
         sa.Column("observed_at", When, nullable=False),
@@ -82,6 +93,7 @@ def downgrade() -> None:
         batch.drop_column("link_url")
         batch.drop_column("kind")
     op.drop_table("mention_engagement")
+    op.drop_table("syndication_heads")
     with op.batch_alter_table("sources") as batch:
         batch.add_column(sa.Column("etag", sa.Text(), nullable=True))
         batch.add_column(sa.Column("last_modified", sa.Text(), nullable=True))
