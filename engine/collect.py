@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from engine.config import CollectorSettings, Secrets
 from engine.decider import Decision, SourceState, decide, task_outcome, worst
 from engine.match import StoryMatcher
 from engine.search import search_text
-from engine.store import Outcome, Store
+from engine.store import Collected, Outcome, Store
 from feeds import registry
 from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
 from feeds.http import FetchResult, PoliteFetcher, Politeness
@@ -153,13 +154,28 @@ class _Run:
     on_done: Callable[[SourceReport], None] | None
 
     async def all(self, due: list[dict[str, Any]]) -> None:
+        """Run every source; write finished ones in batches (``write_batch`` sources, or
+        whatever finished in the last ``write_every_seconds``), so a slow source never holds
+        back the others' rows and a crash loses only what was not yet written."""
         slots = asyncio.Semaphore(self.settings.concurrency)
         async with PoliteFetcher(politeness(self.settings)) as fetcher:
-            pending = [asyncio.ensure_future(self._source(row, fetcher, slots)) for row in due]
+            pending = {asyncio.ensure_future(self._source(row, fetcher, slots)) for row in due}
+            ready: list[tuple[dict[str, Any], list[Harvest]]] = []
+            oldest = 0.0
             try:
-                for done in asyncio.as_completed(pending):
-                    row, harvests = await done
-                    self._store(row, harvests)
+                while pending:
+                    done, pending = await asyncio.wait(
+                        pending,
+                        timeout=self.settings.write_every_seconds,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if done and not ready:
+                        oldest = time.monotonic()
+                    ready += [task.result() for task in done]
+                    late = time.monotonic() - oldest >= self.settings.write_every_seconds
+                    if ready and (len(ready) >= self.settings.write_batch or late or not pending):
+                        self._store(ready)
+                        ready = []
             finally:
                 for task in pending:
                     task.cancel()
@@ -191,56 +207,76 @@ class _Run:
 
         return row, list(await asyncio.gather(*(one(t) for t in tasks)))
 
-    def _store(self, row: Mapping[str, Any], harvests: list[Harvest]) -> None:
-        found: list[Mention] = [m for h in harvests for m in h.mentions]
-        matches = {
-            m.external_id: hit for m in found if (hit := self.matcher.match(m.title, m.summary))
-        }
-        state = SourceState(
-            id=row["id"],
-            name=row["name"],
-            url=row["url"],
-            interval_minutes=row["interval_minutes"],
-            failures=row["failures"],
-            consecutive_failures=row["consecutive_failures"],
-            has_succeeded=row["last_success_at"] is not None,
-        )
-        overall = worst([(h.result, h.parse_error, len(h.mentions)) for h in harvests])
-        decisions: list[Decision] = []
+    def _store(self, ready: list[tuple[dict[str, Any], list[Harvest]]]) -> None:
+        for source_report in record_harvests(
+            self.store, self.settings, self.matcher, ready, now=self.now
+        ):
+            self.report.sources.append(source_report)
+            if self.on_done:
+                self.on_done(source_report)
 
-        def outcome(known: set[str]) -> Outcome:
-            items_new = len({m.external_id for m in found} - known)
-            decision = decide(
-                state,
-                overall.result,
-                items_seen=len(found),
-                items_new=items_new,
-                parse_error=overall.parse_error,
-                now=self.now,
-                settings=self.settings,
-            )
-            decisions.append(decision)
-            return Outcome(
-                fetch_rows=[
-                    self._fetch_row(h, decision if i == overall.index else None, known)
-                    for i, h in enumerate(harvests)
-                ],
-                source_values=decision.values,
-                cursors={
-                    h.task.key: values
-                    for h in harvests
-                    if (values := _cursor_values(h)) is not None
-                },
-            )
 
-        items_new = self.store.record_collection(
-            source_id=row["id"],
-            kind=row["kind"],
-            found=found,
-            matches=matches,
-            outcome=outcome,
-            now=self.now,
+def record_harvests(
+    store: Store,
+    settings: CollectorSettings,
+    matcher: StoryMatcher,
+    batch: Sequence[tuple[Mapping[str, Any], Sequence[Harvest]]],
+    *,
+    now: datetime,
+) -> list[SourceReport]:
+    """Match, decide and store what each source's tasks brought: one transaction for the
+    batch, in which each source is whole (all its rows, or none of them)."""
+    prepared = [_prepare(settings, matcher, row, harvests, now) for row, harvests in batch]
+    counts = store.record_collections([collected for collected, _ in prepared], now=now)
+    return [finish(n) for (_, finish), n in zip(prepared, counts, strict=True)]
+
+
+def _prepare(
+    settings: CollectorSettings,
+    matcher: StoryMatcher,
+    row: Mapping[str, Any],
+    harvests: Sequence[Harvest],
+    now: datetime,
+) -> tuple[Collected, Callable[[int], SourceReport]]:
+    """One source's write, and how to report it once the number of new mentions is known."""
+    found: list[Mention] = [m for h in harvests for m in h.mentions]
+    matches = {m.external_id: hit for m in found if (hit := matcher.match(m.title, m.summary))}
+    state = SourceState(
+        id=row["id"],
+        name=row["name"],
+        url=row["url"],
+        interval_minutes=row["interval_minutes"],
+        failures=row["failures"],
+        consecutive_failures=row["consecutive_failures"],
+        has_succeeded=row["last_success_at"] is not None,
+    )
+    overall = worst([(h.result, h.parse_error, len(h.mentions)) for h in harvests])
+    decisions: list[Decision] = []
+
+    def outcome(known: set[str]) -> Outcome:
+        items_new = len({m.external_id for m in found} - known)
+        decision = decide(
+            state,
+            overall.result,
+            items_seen=len(found),
+            items_new=items_new,
+            parse_error=overall.parse_error,
+            now=now,
+            settings=settings,
         )
+        decisions.append(decision)
+        return Outcome(
+            fetch_rows=[
+                _fetch_row(h, decision if i == overall.index else None, known, now)
+                for i, h in enumerate(harvests)
+            ],
+            source_values=decision.values,
+            cursors={
+                h.task.key: values for h in harvests if (values := _cursor_values(h)) is not None
+            },
+        )
+
+    def finish(items_new: int) -> SourceReport:
         decision = decisions[-1]
         extra = {"job": "collect", "source": row["name"], "url": row["url"]}
         if decision.error:
@@ -254,7 +290,7 @@ class _Run:
                 items_new,
                 extra=extra,
             )
-        source_report = SourceReport(
+        return SourceReport(
             source=row["name"],
             url=overall.result.url or row["url"],
             outcome=decision.outcome,
@@ -264,27 +300,29 @@ class _Run:
             error=decision.error or overall.parse_error,
             tasks=len(harvests),
         )
-        self.report.sources.append(source_report)
-        if self.on_done:
-            self.on_done(source_report)
 
-    def _fetch_row(self, h: Harvest, decision: Decision | None, known: set[str]) -> dict[str, Any]:
-        r = h.result
-        outcome = decision.outcome if decision else task_outcome(r, h.parse_error, len(h.mentions))
-        error = (decision.error if decision else r.error) or h.parse_error
-        return {
-            "url": r.url,
-            "started_at": self.now,
-            "finished_at": self.now + timedelta(milliseconds=r.duration_ms),
-            "duration_ms": r.duration_ms,
-            "http_status": r.status,
-            "outcome": outcome,
-            "bytes": r.bytes_read,
-            "items_seen": len(h.mentions),
-            "items_new": len({m.external_id for m in h.mentions} - known),
-            "parser": h.parser,
-            "error": error,
-        }
+    return Collected(row["id"], row["kind"], found, matches, outcome), finish
+
+
+def _fetch_row(
+    h: Harvest, decision: Decision | None, known: set[str], now: datetime
+) -> dict[str, Any]:
+    r = h.result
+    outcome = decision.outcome if decision else task_outcome(r, h.parse_error, len(h.mentions))
+    error = (decision.error if decision else r.error) or h.parse_error
+    return {
+        "url": r.url,
+        "started_at": now,
+        "finished_at": now + timedelta(milliseconds=r.duration_ms),
+        "duration_ms": r.duration_ms,
+        "http_status": r.status,
+        "outcome": outcome,
+        "bytes": r.bytes_read,
+        "items_seen": len(h.mentions),
+        "items_new": len({m.external_id for m in h.mentions} - known),
+        "parser": h.parser,
+        "error": error,
+    }
 
 
 def _cursor_values(h: Harvest) -> dict[str, Any] | None:

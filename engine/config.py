@@ -85,6 +85,8 @@ class CollectorSettings(_Section):
     jitter_fraction: float = Field(0.1, ge=0, le=0.5)
     max_redirects: int = Field(5, ge=0, le=20)
     deadline_seconds: float = Field(60.0, gt=0)
+    write_batch: int = Field(50, ge=1)
+    write_every_seconds: float = Field(1.0, gt=0)
 
     @model_validator(mode="after")
     def _intervals_ordered(self) -> CollectorSettings:

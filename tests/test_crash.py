@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -150,6 +151,10 @@ def test_killed_run_then_rerun_equals_one_clean_run(serve, tmp_path: Path) -> No
     finish(noisecast(cfg, "init"))
     proc = noisecast(cfg, "collect")
     assert server.blocked.wait(60), "the collector never reached the hanging feed"
+    # The sources finished before the hanging one are written within write_every_seconds.
+    deadline = time.monotonic() + 20
+    while not snapshot(db)["mentions"] and time.monotonic() < deadline:
+        time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     partial = snapshot(db)

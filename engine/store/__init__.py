@@ -15,13 +15,13 @@ from sqlalchemy.engine import Engine
 from engine.config import DatabaseSettings
 from engine.errors import StorageError
 from engine.store import migrate as _migrate
-from engine.store._mentions import MentionsMixin, Outcome, title_key
+from engine.store._mentions import Collected, MentionsMixin, Outcome, title_key
 from engine.store._sources import SourcesMixin
 from engine.store._stories import StoriesMixin
 from engine.store.db import make_engine
 from engine.store.tables import fetches, job_runs, mentions, sources, stories
 
-__all__ = ["Outcome", "Store", "title_key"]
+__all__ = ["Collected", "Outcome", "Store", "title_key"]
 
 
 class Store(StoriesMixin, SourcesMixin, MentionsMixin):

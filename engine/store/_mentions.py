@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from engine.match import tokenize
@@ -52,6 +52,33 @@ _UPDATED_ON_CONFLICT = (
 def title_key(title: str) -> str:
     """A key that is equal for the same headline however it is cased, accented or spaced."""
     return hashlib.sha1(" ".join(tokenize(title)).encode()).hexdigest()
+
+
+_FETCH_DEFAULTS: dict[str, Any] = {
+    "http_status": None,
+    "bytes": None,
+    "items_seen": 0,
+    "items_new": 0,
+    "parser": None,
+    "error": None,
+}
+_CURSOR_DEFAULTS: dict[str, Any] = {
+    "etag": None,
+    "last_modified": None,
+    "body_hash": None,
+    "state": None,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """One source's collection, waiting to be written."""
+
+    source_id: int
+    kind: str
+    found: Sequence[Mention]
+    matches: Mapping[str, Mapping[str, list[str]]]
+    outcome: Callable[[set[str]], Outcome]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,93 +121,135 @@ class MentionsMixin(StoreBase):
         outcome: Callable[[set[str]], Outcome],
         now: datetime,
     ) -> int:
-        """Store one collection of a source; returns how many mentions were new.
+        """Store one collection of a source; returns how many mentions were new."""
+        return self.record_collections(
+            [Collected(source_id, kind, found, matches, outcome)], now=now
+        )[0]
 
-        ``matches`` maps a mention's external id to {story slug: matched terms}.
-        ``outcome(known)`` gives the fetch rows, the source's new values and the cursors to
+    def record_collections(self, batch: Sequence[Collected], *, now: datetime) -> list[int]:
+        """Store several sources' collections in one transaction, with set-wise statements.
+
+        For each: ``matches`` maps a mention's external id to {story slug: matched terms};
+        ``outcome(known)`` gives its fetch rows, the source's new values and the cursors to
         save; it is called inside the transaction with the external ids that were already
-        stored, so that it can count what is new.
+        stored, so that it can count what is new. Returns the number of new mentions of each.
         """
-        unique = {m.external_id: m for m in found}  # ids repeated within a collection count once
+        # ids repeated within a collection count once
+        uniques = [{m.external_id: m for m in c.found} for c in batch]
+        keys = [(c.source_id, ext) for c, u in zip(batch, uniques, strict=True) for ext in u]
         with self.transaction() as conn:
-            known = self._known(conn, source_id, list(unique))
-            if unique:
-                self._upsert(conn, source_id, kind, unique.values(), now)
-                ids = self._ids(conn, source_id, list(unique))
-                self._engagement(conn, unique, known, ids, now)
-                if kind in WEB_KINDS:
-                    self._group(conn, kind, unique, known, ids, now)
-                if matches:
-                    self._store_matches(conn, ids, matches, now)
-            decided = outcome(set(known))
-            for row in decided.fetch_rows:
-                conn.execute(fetches.insert().values(source_id=source_id, **row))
-            for key, values in decided.cursors.items():
-                stmt = self.insert(source_cursors).values(
-                    source_id=source_id, key=key, updated_at=now, **values
+            known = self._known(conn, keys)
+            rows = [
+                _row(c.source_id, c.kind, m, now)
+                for c, u in zip(batch, uniques, strict=True)
+                for m in u.values()
+            ]
+            ids = self._upsert(conn, rows) if rows else {}
+            found = {
+                (c.source_id, ext): m
+                for c, u in zip(batch, uniques, strict=True)
+                for ext, m in u.items()
+            }
+            self._engagement(conn, found, known, ids, now)
+            web_sources = {c.source_id for c in batch if c.kind in WEB_KINDS}
+            web = {k: m for k, m in found.items() if k[0] in web_sources}
+            self._group(conn, web, known, ids, batch, now)
+            self._store_matches(conn, batch, ids, now)
+            new_counts: list[int] = []
+            fetch_rows: list[dict[str, Any]] = []
+            cursor_rows: list[dict[str, Any]] = []
+            source_rows: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for c, u in zip(batch, uniques, strict=True):
+                seen = {ext for ext in u if (c.source_id, ext) in known}
+                decided = c.outcome(seen)
+                new_counts.append(len(u) - len(seen))
+                fetch_rows += [
+                    {**_FETCH_DEFAULTS, **r, "source_id": c.source_id} for r in decided.fetch_rows
+                ]
+                cursor_rows += [
+                    {
+                        **_CURSOR_DEFAULTS,
+                        **values,
+                        "source_id": c.source_id,
+                        "key": key,
+                        "updated_at": now,
+                    }
+                    for key, values in decided.cursors.items()
+                ]
+                values = dict(decided.source_values)
+                source_rows.setdefault(tuple(sorted(values)), []).append(
+                    {"b_id": c.source_id, **{f"b_{k}": v for k, v in values.items()}}
                 )
+            if fetch_rows:
+                conn.execute(fetches.insert(), fetch_rows)
+            if cursor_rows:
+                stmt = self.insert(source_cursors)
                 conn.execute(
                     stmt.on_conflict_do_update(
                         index_elements=[source_cursors.c.source_id, source_cursors.c.key],
-                        set_={**values, "updated_at": now},
-                    )
+                        set_={
+                            col: stmt.excluded[col]
+                            for col in ("etag", "last_modified", "body_hash", "state", "updated_at")
+                        },
+                    ),
+                    cursor_rows,
                 )
-            conn.execute(
-                update(sources).where(sources.c.id == source_id).values(**decided.source_values)
-            )
-        return len(unique) - len(known)
+            for columns, params in source_rows.items():
+                conn.execute(
+                    update(sources)
+                    .where(sources.c.id == bindparam("b_id"))
+                    .values({col: bindparam(f"b_{col}") for col in columns}),
+                    params,
+                )
+        return new_counts
 
     def _known(
-        self, conn: Connection, source_id: int, ext_ids: list[str]
-    ) -> dict[str, tuple[int | None, int | None]]:
-        """External id -> (score, comments) of the mentions already stored."""
-        known: dict[str, tuple[int | None, int | None]] = {}
-        for chunk in _chunks(ext_ids):
+        self, conn: Connection, keys: list[tuple[int, str]]
+    ) -> dict[tuple[int, str], tuple[int | None, int | None]]:
+        """(source id, external id) -> (score, comments) of the mentions already stored."""
+        known: dict[tuple[int, str], tuple[int | None, int | None]] = {}
+        pair = tuple_(mentions.c.source_id, mentions.c.external_id)
+        for chunk in _chunks(keys):
             rows = conn.execute(
-                select(mentions.c.external_id, mentions.c.score, mentions.c.comments).where(
-                    mentions.c.source_id == source_id, mentions.c.external_id.in_(chunk)
-                )
+                select(
+                    mentions.c.source_id,
+                    mentions.c.external_id,
+                    mentions.c.score,
+                    mentions.c.comments,
+                ).where(pair.in_(chunk))
             )
-            known.update({r.external_id: (r.score, r.comments) for r in rows})
+            known.update({(r.source_id, r.external_id): (r.score, r.comments) for r in rows})
         return known
 
-    def _ids(self, conn: Connection, source_id: int, ext_ids: list[str]) -> dict[str, int]:
-        ids: dict[str, int] = {}
-        for chunk in _chunks(ext_ids):
-            ids.update(
-                conn.execute(
-                    select(mentions.c.external_id, mentions.c.id).where(
-                        mentions.c.source_id == source_id, mentions.c.external_id.in_(chunk)
-                    )
-                ).all()
-            )
-        return ids
-
-    def _upsert(
-        self, conn: Connection, source_id: int, kind: str, found: Any, now: datetime
-    ) -> None:
+    def _upsert(self, conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
+        """Insert or update every row; (source id, external id) -> mention id."""
         stmt = self.insert(mentions)
         stmt = stmt.on_conflict_do_update(
             index_elements=[mentions.c.source_id, mentions.c.external_id],
             set_={col: stmt.excluded[col] for col in _UPDATED_ON_CONFLICT}
             | {"published_at": func.coalesce(stmt.excluded.published_at, mentions.c.published_at)},
+        ).returning(
+            mentions.c.source_id,
+            mentions.c.external_id,
+            mentions.c.id,
+            sort_by_parameter_order=True,
         )
-        conn.execute(stmt, [_row(source_id, kind, m, now) for m in found])
+        return {(r.source_id, r.external_id): r.id for r in conn.execute(stmt, rows)}
 
     def _engagement(
         self,
         conn: Connection,
-        found: Mapping[str, Mention],
-        known: Mapping[str, tuple[int | None, int | None]],
-        ids: Mapping[str, int],
+        found: Mapping[tuple[int, str], Mention],
+        known: Mapping[tuple[int, str], tuple[int | None, int | None]],
+        ids: Mapping[tuple[int, str], int],
         now: datetime,
     ) -> None:
         """A history row whenever a mention's counts are new or have changed."""
         rows = [
-            {"mention_id": ids[ext], "observed_at": now, "score": m.score, "comments": m.comments}
-            for ext, m in found.items()
+            {"mention_id": ids[key], "observed_at": now, "score": m.score, "comments": m.comments}
+            for key, m in found.items()
             if (m.score is not None or m.comments is not None)
-            and known.get(ext) != (m.score, m.comments)
+            and known.get(key) != (m.score, m.comments)
         ]
         if rows:
             stmt = self.insert(mention_engagement).on_conflict_do_nothing(
@@ -191,25 +260,26 @@ class MentionsMixin(StoreBase):
     def _group(
         self,
         conn: Connection,
-        kind: str,
-        found: Mapping[str, Mention],
-        known: Mapping[str, object],
-        ids: Mapping[str, int],
+        web: Mapping[tuple[int, str], Mention],
+        known: Mapping[tuple[int, str], object],
+        ids: Mapping[tuple[int, str], int],
+        batch: Sequence[Collected],
         now: datetime,
     ) -> None:
         """Give each new web mention its syndication group (see engine.syndication)."""
+        kinds = {c.source_id: c.kind for c in batch}
         new = sorted(
             (
                 Item(
-                    id=ids[ext],
-                    kind=kind,
+                    id=ids[key],
+                    kind=kinds[key[0]],
                     canonical_url=m.canonical_url,
                     title_key=title_key(m.title),
                     title_words=len(tokenize(m.title)),
                     when=m.published_at or now,
                 )
-                for ext, m in found.items()
-                if ext not in known
+                for key, m in web.items()
+                if key not in known
             ),
             key=lambda i: i.id,
         )
@@ -221,7 +291,7 @@ class MentionsMixin(StoreBase):
             for r in conn.execute(
                 select(syndication_heads).where(syndication_heads.c.key.in_(chunk))
             ):
-                heads[r.key] = Item(r.mention_id, kind, None, "", 0, r.at, r.group_id)
+                heads[r.key] = Item(r.mention_id, "rss", None, "", 0, r.at, r.group_id)
         grouper = Grouper(heads)
         groups = [{"b_id": i.id, "b_group": grouper.add(i)} for i in new]
         conn.execute(
@@ -255,11 +325,13 @@ class MentionsMixin(StoreBase):
     def _store_matches(
         self,
         conn: Connection,
-        ids: Mapping[str, int],
-        matches: Mapping[str, Mapping[str, list[str]]],
+        batch: Sequence[Collected],
+        ids: Mapping[tuple[int, str], int],
         now: datetime,
     ) -> None:
-        slugs = sorted({slug for per in matches.values() for slug in per})
+        slugs = sorted({slug for c in batch for per in c.matches.values() for slug in per})
+        if not slugs:
+            return
         story_ids = dict(
             conn.execute(
                 select(stories.c.slug, stories.c.id).where(stories.c.slug.in_(slugs))
@@ -268,13 +340,14 @@ class MentionsMixin(StoreBase):
         rows = [
             {
                 "story_id": story_ids[slug],
-                "mention_id": ids[ext],
+                "mention_id": ids[(c.source_id, ext)],
                 "matched_terms": terms,
                 "matched_at": now,
             }
-            for ext, per in matches.items()
+            for c in batch
+            for ext, per in c.matches.items()
             for slug, terms in per.items()
-            if slug in story_ids and ext in ids
+            if slug in story_ids and (c.source_id, ext) in ids
         ]
         if rows:
             stmt = self.insert(story_mentions).on_conflict_do_nothing(
