@@ -239,7 +239,8 @@ def _prepare(
     now: datetime,
 ) -> tuple[Collected, Callable[[int], SourceReport]]:
     """One source's write, and how to report it once the number of new mentions is known."""
-    found: list[Mention] = [m for h in harvests for m in h.mentions]
+    # An item two tasks both found (two searches, two hashtags) is one mention.
+    found: list[Mention] = list({m.external_id: m for h in harvests for m in h.mentions}.values())
     matches = {m.external_id: hit for m in found if (hit := matcher.match(m.title, m.summary))}
     state = SourceState(
         id=row["id"],
