@@ -54,8 +54,10 @@ class StoryInfo:
 @dataclass(frozen=True, slots=True)
 class Task:
     """One request (or one API call) for a source. ``key`` is stable across runs: ``""`` for
-    the source's own URL, ``"story:<slug>"`` for a per-story search, ``"r/<name>"`` for a
-    subreddit listing. Validators and cursors are kept per (source, key)."""
+    the source's own URL, ``"story:<slug>"`` for a per-story search feed (``#2``... for the
+    second and later searches of one story on Hacker News), ``"search:<slug>"`` and
+    ``"r/<name>/new"`` on Reddit, ``"tag:<tag>"`` on Mastodon. Validators and cursors are
+    kept per (source, key)."""
 
     key: str
     url: str

@@ -485,7 +485,12 @@ def test_collect_stores_matches_and_tracks_engagement(store: Store, server: HTTP
 
     (report,) = collect(store, fast_collector(), now=T0).sources
 
-    assert (report.outcome, report.tasks, report.items_seen, report.items_new) == ("ok", 2, 4, 3)
+    assert (report.outcome, report.tasks, report.items_seen, report.items_new) == (
+        "ok",
+        2,
+        3,
+        3,
+    )  # one hit came back from both searches: counted once
     asked = sorted((r.args["query"], r.args["hitsPerPage"]) for r, _ in server.log)
     assert asked == [('"port strike"', "50"), ("dockworkers", "50")]
     rows = stored(store)

@@ -108,7 +108,7 @@ sources = Table(
     Index(None, "next_due_at"),
 )
 
-# Per task of a source (key "" is the source's own URL; "story:<slug>" a per-story search):
+# Per task of a source (key "" is the source's own URL; see feeds.base.Task for the others):
 # the HTTP validators saved when the content last changed, and the collector's own state.
 source_cursors = Table(
     "source_cursors",
