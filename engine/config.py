@@ -328,7 +328,7 @@ def validate(
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        problems = [_describe(err, label, from_env or {}) for err in e.errors()]
+        problems = [_describe(err, label, from_env or {}, model) for err in e.errors()]
         raise ConfigError("\n".join(problems), problems) from None
 
 
@@ -383,7 +383,9 @@ _TYPE_WORDS = {
 }
 
 
-def _describe(err: Any, label: str, from_env: Mapping[tuple[str, str], str]) -> str:
+def _describe(
+    err: Any, label: str, from_env: Mapping[tuple[str, str], str], model: type[BaseModel]
+) -> str:
     loc = tuple(err["loc"])
     where = label
     if len(loc) == 2 and (loc[0], loc[1]) in from_env:
@@ -393,7 +395,7 @@ def _describe(err: Any, label: str, from_env: Mapping[tuple[str, str], str]) -> 
     given = err.get("input")
     if kind == "extra_forbidden":
         message = "unknown key"
-        known = _known_keys(loc[:-1])
+        known = _known_keys(model, loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         if close:
             message += f" (did you mean {close[0]!r}?)"
@@ -436,8 +438,8 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _known_keys(parent: tuple[Any, ...]) -> list[str]:
-    model: Any = Settings
+def _known_keys(root: type[BaseModel], parent: tuple[Any, ...]) -> list[str]:
+    model: Any = root
     for part in parent:
         if isinstance(part, int):
             continue

@@ -173,3 +173,33 @@ def test_secrets_come_from_environment_or_file(tmp_path: Path) -> None:
 def test_secrets_are_not_accepted_in_config(tmp_path: Path) -> None:
     path = write(tmp_path, VALID + '\n[reddit]\nclient_secret = "oops"\n')
     assert problems(path) == [f"{path}: reddit: unknown key"]
+
+
+def test_the_commented_source_examples_are_valid(tmp_path: Path) -> None:
+    """The social-source examples in config.toml, uncommented, load: the docs cannot rot."""
+    lines = (ROOT / "config.toml").read_text(encoding="utf-8").splitlines()
+    start = lines.index("# [[sources]]")
+    example = []
+    for line in lines[start:]:
+        if not line.startswith("#"):
+            break
+        if line.startswith("# #") or line == "#":
+            continue
+        example.append(line.removeprefix("# "))
+    settings = load_settings(write(tmp_path, VALID + "\n" + "\n".join(example) + "\n"), environ={})
+    kinds = {s.name: (s.kind, s.endpoint) for s in settings.sources}
+    assert kinds["reddit"] == ("reddit", "https://www.reddit.com")
+    assert kinds["hacker-news-search"] == ("hackernews", "https://hn.algolia.com/api/v1")
+    assert kinds["mastodon-social"] == ("mastodon", "https://mastodon.social")
+
+
+def test_source_options_are_checked_by_kind(tmp_path: Path) -> None:
+    body = VALID + '\n[[sources]]\nkind = "reddit"\nname = "r"\n[sources.options]\nsubredits = []\n'
+    assert problems(write(tmp_path, body)) == [
+        f"{write(tmp_path, body)}: sources[2].options.subredits: unknown key "
+        "(did you mean 'subreddits'?)"
+    ]
+    body = VALID + '\n[[sources]]\nkind = "mastodon"\nname = "m"\n'
+    assert problems(write(tmp_path, body)) == [
+        f"{tmp_path / 'config.toml'}: sources[2].url: missing (required for kind 'mastodon')"
+    ]
