@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._workload import news_feed_docs, story_queries
+from bench._workload import generate_queries, news_feed_docs
 
 
 def peak_rss_mb() -> float:
@@ -95,7 +95,7 @@ def full_path(entries: int, stories: int) -> dict[str, float]:
     per_pass = sum(len(parse_feed(d).entries) for d in docs)
     passes = passes_for(entries, per_pass)
     titles = [e.title for d in docs for e in parse_feed(d).entries]
-    queries = story_queries(titles, stories)
+    queries = generate_queries(titles, stories, seed=7)
     now = datetime(2026, 11, 26, 12, tzinfo=UTC)
     settings = CollectorSettings(jitter_fraction=0)
 

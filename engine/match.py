@@ -12,27 +12,47 @@ Editors write one query per story, for example::
 - A trailing ``*`` makes a bare word a prefix: ``climat*`` matches "climate" and "climatic".
 - ``title:`` makes the next term or parenthesised group match the title only; otherwise a term
   matches the title or the summary (a phrase never runs from one into the other).
-- A word with punctuation inside (``covid-19``, ``U.S.``, ``10:30``) is split like text and
+- A word with punctuation inside (``covid-19``, ``U.S.``, ``AT&T``) is split like text and
   matches as a phrase; a term with no letters or digits at all (``-``, ``""``) is ignored.
 
+Text is split at every character that is not a letter or a digit, apostrophes included:
+"Europe's" is ``europe s``, so ``europe`` matches it, and ``mcdonald's`` (the phrase
+``mcdonald s``) matches "McDonald's" and "McDonald’s" but not "McDonalds". Folding drops every
+combining mark, so words of any script are whole tokens; in scripts that write vowels as marks
+(Devanagari) this folds some words alike (``काम`` and ``कम`` both become ``कम``). Mentions are
+plain text, but an HTML character reference that slipped through (``AT&amp;T``, ``&#8217;``) is
+decoded before matching; it needs its ``;``, and a bare ``&`` is text.
+
 `parse_query` compiles a query or raises `QueryError` with a 0-based ``position``.
-`StoryMatcher` matches one mention against all stories, tokenizing the mention once.
+`StoryMatcher` matches one mention against all stories: it tokenizes the mention once, looks up
+the stories that have an anchor word in it (see `Query.anchors`) and evaluates only those.
 """
 
 from __future__ import annotations
 
+import html
 import re
+import threading
 import unicodedata
-from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import chain
+from functools import lru_cache
+from itertools import compress
+from operator import itemgetter
 
 from engine.errors import QueryError
 
 __all__ = ["Query", "StoryMatcher", "fold", "parse_query", "tokenize"]
 
-_WORD = re.compile(r"[^\W_]+")  # runs of Unicode letters and digits
+_NON_WORD = re.compile(r"[\W_]")  # neither a letter nor a digit
+# A bytes.translate table for UTF-8: ASCII letters to lower case, digits kept, other ASCII
+# characters to spaces, and the bytes of all other characters kept.
+_WORD_BYTES = bytes(ord(chr(c).lower()) if chr(c).isalnum() else 32 for c in range(128)) + bytes(
+    range(128, 256)
+)
+_ASCII_BYTES = bytes(range(128))
+_UNCHANGED: set[str] = set()  # characters beyond ASCII seen to be words when folded: "ж", "東"
+_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 _BARE = re.compile(r'[^\s()"]+')  # an unquoted chunk of a query
 _FIELD = re.compile(r"([^\W\d]\w*):")  # "title:" at the start of a chunk; "10:30" is no field
 _FIELDS = frozenset({"title"})
@@ -40,6 +60,10 @@ _KEYWORDS = frozenset({"AND", "OR", "NOT"})
 _UNARY_START = frozenset({"TERM", "(", "FIELD", "NOT"})
 _PRIMARY_START = frozenset({"TERM", "(", "FIELD"})
 _MAX_DEPTH = 32  # nested parentheses; far beyond any real query, well within the stack
+_STEM_HEAD = 4  # a StoryMatcher indexes prefix stems by their first letters
+
+
+# --- folding and tokens -------------------------------------------------------------------------
 
 
 def fold(text: str) -> str:
@@ -50,64 +74,95 @@ def fold(text: str) -> str:
     """
     if text.isascii():
         return text.lower()
-    text = unicodedata.normalize("NFKD", text.casefold())
-    text = unicodedata.normalize("NFKD", text.casefold())
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text.casefold()).casefold())
     return "".join(ch for ch in text if not unicodedata.category(ch).startswith("M"))
 
 
 def tokenize(text: str) -> list[str]:
-    """Split ``text`` into folded word tokens: runs of letters and digits, split on the rest."""
-    return _WORD.findall(fold(text))
+    r"""Split ``text`` into folded word tokens: runs of letters and digits, split on the rest.
+
+    The same as ``re.findall(r"[^\W_]+", fold(text))``, only faster. `fold` works character
+    by character (canonical reordering moves only marks, and they are dropped), so each distinct
+    character beyond ASCII is replaced by its folding, with spaces for what is no letter or
+    digit; then one pass over the UTF-8 bytes lowers ASCII letters and spaces ASCII punctuation.
+    """
+    if not text.isascii():
+        others = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES)
+        for ch in set(others.decode("utf-8", "surrogatepass")) - _UNCHANGED:  # each distinct one
+            folded = _fold_char(ch)
+            if folded == ch:
+                _UNCHANGED.add(ch)
+            else:
+                text = text.replace(ch, folded)
+    return text.encode().translate(_WORD_BYTES).decode().split()
+
+
+@lru_cache(maxsize=1 << 14)
+def _fold_char(ch: str) -> str:
+    """One character folded, with a space for each character that is no letter or digit:
+    ``"É"`` becomes ``"e"``, ``"’"`` a space, a combining accent nothing, and ``"ж"`` stays."""
+    return _NON_WORD.sub(" ", fold(ch))
+
+
+def _unescape(text: str) -> str:
+    """Decode the HTML character references in ``text`` that end with ``;``."""
+    return _ENTITY.sub(_decode, text)
+
+
+def _decode(entity: re.Match[str]) -> str:
+    return html.unescape(entity.group())
 
 
 # --- mentions, tokenized once -------------------------------------------------------------------
 
 
-class _View:
-    """The word tokens of part of a mention: its title, or its title and summary."""
-
-    __slots__ = ("_sorted", "segments", "words")
-
-    def __init__(self, *segments: list[str]) -> None:
-        self.segments = segments
-        self.words = set(chain.from_iterable(segments))
-        self._sorted: list[str] | None = None
-
-    def has_prefix(self, stem: str) -> bool:
-        """Whether some word starts with ``stem``."""
-        if self._sorted is None:
-            self._sorted = sorted(self.words)
-        i = bisect_left(self._sorted, stem)
-        return i < len(self._sorted) and self._sorted[i].startswith(stem)
-
-    def contains(self, words: tuple[str, ...], prefix: bool) -> bool:
-        """Whether ``words`` occur consecutively in one segment (the last one as a prefix)."""
-        *head, last = words
-        if not all(word in self.words for word in head):
-            return False
-        if not (self.has_prefix(last) if prefix else last in self.words):
-            return False
-        if not head:
-            return True
-        n = len(head)
-        for tokens in self.segments:
-            for i in range(len(tokens) - n):
-                if tokens[i : i + n] == head and (
-                    tokens[i + n].startswith(last) if prefix else tokens[i + n] == last
-                ):
-                    return True
-        return False
-
-
 class _Doc:
-    """A mention's title and summary, tokenized once and shared by every query evaluated on it."""
+    """A mention's title and summary, tokenized once and shared by every query evaluated on it.
 
-    __slots__ = ("full", "title")
+    ``sets[title_only]`` is the set of words of the title and summary, or of the title only.
+    ``find_stems(words)`` gives the prefix stems (of the queries to be evaluated) that some of
+    ``words`` start with; it is called once per set at most, when a prefix is first looked up.
+    """
 
-    def __init__(self, title: str, summary: str) -> None:
-        title_tokens = tokenize(title)
-        self.title = _View(title_tokens)
-        self.full = _View(title_tokens, tokenize(summary))
+    __slots__ = ("_find_stems", "_stems", "sets", "summary", "title", "words")
+
+    def __init__(self, title: str, summary: str, find_stems: Callable[[set[str]], set[str]]):
+        self.title = tokenize(_unescape(title) if "&" in title else title)
+        self.summary = tokenize(_unescape(summary) if "&" in summary else summary)
+        title_words = set(self.title)
+        self.words = title_words.union(self.summary)
+        self.sets = (self.words, title_words)
+        self._find_stems = find_stems
+        self._stems: list[set[str] | None] = [None, None]
+
+    def stems_found(self, stems: set[str]) -> None:
+        """Note the prefix stems that the words of title and summary start with."""
+        self._stems[False] = stems
+
+    def stems(self, title_only: bool) -> set[str]:
+        """The prefix stems that some word starts with."""
+        stems = self._stems[title_only]
+        if stems is None:
+            stems = self._stems[title_only] = self._find_stems(self.sets[title_only])
+        return stems
+
+    def has_phrase(self, words: tuple[str, ...], prefix: bool, title_only: bool) -> bool:
+        """Whether ``words`` (two or more) occur consecutively in the title or the summary,
+        the last one as a prefix if ``prefix``."""
+        first, middle, last = words[0], list(words[1:-1]), words[-1]
+        n = len(words) - 1
+        for tokens in (self.title,) if title_only else (self.title, self.summary):
+            i = -1
+            try:
+                while True:  # each place of the first word with room for the rest after it
+                    i = tokens.index(first, i + 1, len(tokens) - n)
+                    if tokens[i + 1 : i + n] == middle and (
+                        tokens[i + n].startswith(last) if prefix else tokens[i + n] == last
+                    ):
+                        return True
+            except ValueError:  # no more places
+                pass
+        return False
 
 
 # --- the compiled expression --------------------------------------------------------------------
@@ -124,11 +179,17 @@ class _Node:
 
     def anchors(self) -> frozenset[str] | None:
         """Words of which any match must contain at least one, or None if there are none."""
-        raise NotImplementedError
+        return None
+
+    def required(self) -> frozenset[str]:
+        """Words that every match contains (in its title or summary)."""
+        return frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class _Term(_Node):
+    """A word, a prefix or a phrase: `_term` makes the right subclass."""
+
     words: tuple[str, ...]  # one word, or a phrase
     prefix: bool  # the last word is a prefix
 
@@ -136,14 +197,48 @@ class _Term(_Node):
     def label(self) -> str:
         return " ".join(self.words) + ("*" if self.prefix else "")
 
-    def evaluate(self, doc: _Doc, title_only: bool) -> bool:
-        return (doc.title if title_only else doc.full).contains(self.words, self.prefix)
+    def exact(self) -> tuple[str, ...]:
+        """The words that must be there whole."""
+        return self.words[:-1] if self.prefix else self.words
 
-    def anchors(self) -> frozenset[str] | None:
-        exact = self.words[:-1] if self.prefix else self.words
-        if exact:  # the longest whole word of a phrase is likely the rarest
+    def anchors(self) -> frozenset[str]:
+        if exact := self.exact():  # the longest whole word of a phrase is likely the rarest
             return frozenset({max(exact, key=len)})
         return frozenset({self.words[0] + "*"})
+
+    def required(self) -> frozenset[str]:
+        return frozenset(self.exact())
+
+
+@dataclass(frozen=True, slots=True)
+class _Word(_Term):
+    def evaluate(self, doc: _Doc, title_only: bool) -> bool:
+        return self.words[0] in doc.sets[title_only]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prefix(_Term):
+    def evaluate(self, doc: _Doc, title_only: bool) -> bool:
+        return self.words[0] in doc.stems(title_only)
+
+
+@dataclass(frozen=True, slots=True)
+class _Phrase(_Term):
+    whole: frozenset[str] = field(init=False, repr=False, compare=False)  # exact(), as a set
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "whole", frozenset(self.exact()))
+
+    def evaluate(self, doc: _Doc, title_only: bool) -> bool:
+        return self.whole <= doc.sets[title_only] and doc.has_phrase(
+            self.words, self.prefix, title_only
+        )
+
+
+def _term(words: tuple[str, ...], prefix: bool) -> _Term:
+    if len(words) > 1:
+        return _Phrase(words, prefix)
+    return _Prefix(words, True) if prefix else _Word(words, False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +247,6 @@ class _Not(_Node):
 
     def evaluate(self, doc: _Doc, title_only: bool) -> bool:
         return not self.child.evaluate(doc, title_only)
-
-    def anchors(self) -> frozenset[str] | None:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,26 +259,52 @@ class _Title(_Node):
     def anchors(self) -> frozenset[str] | None:
         return self.child.anchors()
 
+    def required(self) -> frozenset[str]:
+        return self.child.required()
+
 
 @dataclass(frozen=True, slots=True)
-class _And(_Node):
-    children: tuple[_Node, ...]
+class _Group(_Node):
+    """AND or OR of two or more children. Its single words are tested at once, as a set."""
 
+    children: tuple[_Node, ...]
+    words: frozenset[str] = field(init=False, repr=False, compare=False)
+    rest: tuple[_Node, ...] = field(init=False, repr=False, compare=False)  # the other children
+
+    def __post_init__(self) -> None:
+        words = frozenset(c.words[0] for c in self.children if type(c) is _Word)
+        object.__setattr__(self, "words", words)
+        object.__setattr__(self, "rest", tuple(c for c in self.children if type(c) is not _Word))
+
+
+@dataclass(frozen=True, slots=True)
+class _And(_Group):
     def evaluate(self, doc: _Doc, title_only: bool) -> bool:
-        return all(child.evaluate(doc, title_only) for child in self.children)
+        if not self.words <= doc.sets[title_only]:
+            return False
+        for child in self.rest:  # noqa: SIM110 (all() would make a generator, on a hot path)
+            if not child.evaluate(doc, title_only):
+                return False
+        return True
 
     def anchors(self) -> frozenset[str] | None:
         known = [a for a in (child.anchors() for child in self.children) if a is not None]
         # Any one child's anchors will do: take the fewest, then the longest (likely rarest) words.
         return min(known, key=lambda a: (len(a), -min(map(len, a))), default=None)
 
+    def required(self) -> frozenset[str]:
+        return frozenset().union(*(child.required() for child in self.children))
+
 
 @dataclass(frozen=True, slots=True)
-class _Or(_Node):
-    children: tuple[_Node, ...]
-
+class _Or(_Group):
     def evaluate(self, doc: _Doc, title_only: bool) -> bool:
-        return any(child.evaluate(doc, title_only) for child in self.children)
+        if not self.words.isdisjoint(doc.sets[title_only]):
+            return True
+        for child in self.rest:  # noqa: SIM110 (any() would make a generator, on a hot path)
+            if child.evaluate(doc, title_only):
+                return True
+        return False
 
     def anchors(self) -> frozenset[str] | None:
         anchors: set[str] = set()
@@ -196,6 +314,9 @@ class _Or(_Node):
                 return None
             anchors |= child_anchors
         return frozenset(anchors)
+
+    def required(self) -> frozenset[str]:
+        return frozenset.intersection(*(child.required() for child in self.children))
 
 
 _Leaf = tuple[_Term, bool, bool]
@@ -210,7 +331,7 @@ def _leaves(node: _Node, positive: bool = True, title_only: bool = False) -> Ite
             yield from _leaves(child, not positive, title_only)
         case _Title(child):
             yield from _leaves(child, positive, True)
-        case _And(children) | _Or(children):
+        case _Group(children):
             for child in children:
                 yield from _leaves(child, positive, title_only)
 
@@ -268,7 +389,7 @@ def _lex_bare(chunk: str, pos: int) -> Iterator[_Token]:
 def _term_token(text: str, pos: int, prefix: bool) -> list[_Token]:
     """A term token, or none if ``text`` has no letters or digits (like punctuation in text)."""
     words = tuple(tokenize(text))
-    return [_Token("TERM", pos, text, _Term(words, prefix))] if words else []
+    return [_Token("TERM", pos, text, _term(words, prefix))] if words else []
 
 
 class _Parser:
@@ -368,6 +489,24 @@ class Query:
     source: str
     terms: frozenset[str]
     _tree: _Node = field(repr=False)
+    # Derived from the tree once: the words every match holds; the prefix stems; and the
+    # positive terms, as the single words outside title: (found as a set at once) and the rest.
+    _required: frozenset[str] = field(init=False, repr=False, compare=False)
+    _stems: frozenset[str] = field(init=False, repr=False, compare=False)
+    _words: frozenset[str] = field(init=False, repr=False, compare=False)
+    _others: tuple[tuple[_Term, bool, str], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        leaves = list(_leaves(self._tree))
+        words = {t.words[0] for t, pos, title in leaves if pos and not title and type(t) is _Word}
+        # A title:word found implies the word found: that label is in the set already.
+        others = {(t, title, t.label): None for t, pos, title in leaves if pos}
+        others = {other: None for other in others if other[2] not in words}
+        stems = frozenset(t.words[0] for t, _, _ in leaves if isinstance(t, _Prefix))
+        object.__setattr__(self, "_required", self._tree.required())
+        object.__setattr__(self, "_stems", stems)
+        object.__setattr__(self, "_words", frozenset(words))
+        object.__setattr__(self, "_others", tuple(others))
 
     @property
     def anchors(self) -> frozenset[str] | None:
@@ -380,23 +519,27 @@ class Query:
 
     def matches(self, title: str, summary: str = "") -> bool:
         """Whether a mention with this title and summary belongs to the story."""
-        return self._evaluate(_Doc(title, summary))
+        return self._evaluate(_Doc(title, summary, self._find_stems))
 
     def matched_terms(self, title: str, summary: str = "") -> list[str]:
         """The positive terms found in the mention, sorted: ``["climat*", "peace talks"]``."""
-        return self._found(_Doc(title, summary))
+        return self._found(_Doc(title, summary, self._find_stems))
 
     def _evaluate(self, doc: _Doc) -> bool:
-        return self._tree.evaluate(doc, False)
+        return self._required <= doc.words and self._tree.evaluate(doc, False)
 
     def _found(self, doc: _Doc) -> list[str]:
-        return sorted(
-            {
-                term.label
-                for term, positive, title_only in _leaves(self._tree)
-                if positive and term.evaluate(doc, title_only)
-            }
-        )
+        found = self._words & doc.words
+        if not self._others:
+            return sorted(found)
+        labels = set(found)
+        for term, title_only, label in self._others:
+            if term.evaluate(doc, title_only):
+                labels.add(label)
+        return sorted(labels)
+
+    def _find_stems(self, words: set[str]) -> set[str]:
+        return {stem for stem in self._stems if any(word.startswith(stem) for word in words)}
 
 
 def parse_query(source: str) -> Query:
@@ -411,9 +554,15 @@ def parse_query(source: str) -> Query:
 class StoryMatcher:
     """Matches each mention against every story's query, tokenizing the mention once.
 
-    Only stories with an anchor word in the mention (see `Query.anchors`) are evaluated, found
-    through an index from anchor words to stories; stories without anchors are always evaluated.
+    Only stories with an anchor in the mention (see `Query.anchors`) are evaluated, and those
+    without anchors. An index from words to stories finds them. Prefix anchors (``climat*``)
+    are learnt word by word: the first time the matcher sees a word, it looks up which of the
+    queries' prefix stems the word starts with (stems are grouped by their first letters) and
+    adds the word to the index with them. A word seen before costs one lookup, however many
+    prefixes the queries have. One matcher may serve several threads.
     """
+
+    _max_plain = 200_000  # words without prefixes to remember, before starting over
 
     def __init__(self, stories: Mapping[str, str | Query]) -> None:
         self.queries: dict[str, Query] = {}
@@ -422,36 +571,111 @@ class StoryMatcher:
                 self.queries[slug] = parse_query(query) if isinstance(query, str) else query
             except QueryError as e:
                 raise QueryError(f"story '{slug}': {e}", e.position) from e
-        self._rank = {slug: rank for rank, slug in enumerate(self.queries)}
-        self._unanchored: list[str] = []
-        self._by_word: dict[str, list[str]] = {}
-        self._by_prefix: dict[str, list[str]] = {}
-        for slug, query in self.queries.items():
+        self._list = list(self.queries.values())  # stories are known by their position here
+        # What match() does with each candidate, bound once: test, evaluate, list the terms.
+        self._plans = [
+            (q._required, q._tree.evaluate, q._found, slug) for slug, q in self.queries.items()
+        ]
+        self._unanchored: list[int] = []
+        self._by_word: dict[str, list[int]] = {}  # anchor word -> stories, by position
+        self._by_stem: dict[str, list[int]] = {}  # anchor stem -> stories
+        for i, query in enumerate(self._list):
             anchors = query.anchors
             if anchors is None:
-                self._unanchored.append(slug)
+                self._unanchored.append(i)
             for anchor in anchors or ():
                 if anchor.endswith("*"):
-                    self._by_prefix.setdefault(anchor[:-1], []).append(slug)
+                    self._by_stem.setdefault(anchor[:-1], []).append(i)
                 else:
-                    self._by_word.setdefault(anchor, []).append(slug)
+                    self._by_word.setdefault(anchor, []).append(i)
+        # The stems of every prefix term, by their first letters, by how many letters that is.
+        heads: dict[int, dict[str, list[str]]] = {}
+        for stem in sorted(set().union(*(query._stems for query in self._list))):
+            cut = min(len(stem), _STEM_HEAD)
+            heads.setdefault(cut, {}).setdefault(stem[:cut], []).append(stem)
+        self._heads = sorted(heads.items())
+        self._learning = threading.Lock()  # matching from several threads is safe
+        self._index = self._new_index()
 
     def match(self, title: str, summary: str = "") -> dict[str, list[str]]:
         """The matching stories, in the order given, each with its matched terms."""
-        doc = _Doc(title, summary)
+        doc = _Doc(title, summary, self._find_stems)
+        words, plans = doc.words, self._plans
         matched: dict[str, list[str]] = {}
-        for slug in sorted(self._candidates(doc), key=self._rank.__getitem__):
-            query = self.queries[slug]
-            if query._evaluate(doc):
-                matched[slug] = query._found(doc)
+        for i in self._candidates(doc):
+            required, evaluate, found, slug = plans[i]
+            if required <= words and evaluate(doc, False):  # Query._evaluate
+                matched[slug] = found(doc)
         return matched
 
-    def _candidates(self, doc: _Doc) -> set[str]:
-        """Every story that might match: a superset of the matching ones."""
-        candidates = set(self._unanchored)
-        for word in self._by_word.keys() & doc.full.words:
-            candidates.update(self._by_word[word])
-        for stem, slugs in self._by_prefix.items():
-            if doc.full.has_prefix(stem):
-                candidates.update(slugs)
-        return candidates
+    def _candidates(self, doc: _Doc) -> list[int]:
+        """Every story that might match, by position: a superset of the matching ones.
+
+        Notes on ``doc`` the stems its words start with, for the prefix terms of the queries.
+        """
+        found = set(self._unanchored)
+        stems: set[str] = set()
+        for stories, word_stems in self._lookup(doc.words):
+            if stories:
+                found.update(stories)
+            if word_stems:
+                stems.update(word_stems)
+        doc.stems_found(stems)
+        return sorted(found)
+
+    def _find_stems(self, words: set[str]) -> set[str]:
+        """The stems of the queries that some of ``words`` start with."""
+        stems: set[str] = set()
+        for _, word_stems in self._lookup(words):
+            stems.update(word_stems)
+        return stems
+
+    def _lookup(self, words: set[str]) -> list[tuple[list[int], list[str]]]:
+        """The entries of ``words`` in the index: (stories anchored, stems it starts with)."""
+        index = self._index  # read once: starting over replaces it whole
+        if not self._heads:
+            return list(map(index.entries.__getitem__, words & index.words))
+        if len(index.plain) > self._max_plain:  # bound the memory: start over
+            self._index = index = self._new_index()
+        maybe = words - index.plain  # the words in the index, and those never seen
+        hits = maybe & index.words
+        if len(hits) < len(maybe):
+            with self._learning:  # less what another thread may have learnt meanwhile
+                self._learn(index, maybe - index.words - index.plain)
+            hits = maybe & index.words
+        return list(map(index.entries.__getitem__, hits))
+
+    def _learn(self, index: _Index, words: set[str]) -> None:
+        """Enter the words that start with a prefix stem in the index, and the others as plain."""
+        new = list(words)
+        for n, heads in self._heads:
+            # Slicing, and testing the cut, in C: only the words with a known head loop here.
+            cuts = list(map(itemgetter(slice(n)), new))
+            known = heads.keys() & cuts
+            for word in compress(new, map(known.__contains__, cuts)) if known else ():
+                if stems := [stem for stem in heads[word[:n]] if word.startswith(stem)]:
+                    stories, old = index.entries.get(word, ([], []))
+                    more = [i for stem in stems for i in self._by_stem.get(stem, ())]
+                    index.entries[word] = (stories + more, old + stems)
+                    index.words.add(word)  # after the entry: a word in words has one
+        index.plain |= words - index.words
+
+    def _new_index(self) -> _Index:
+        """The index of the exact anchor words, as before any other word was seen."""
+        index = _Index({word: (stories, []) for word, stories in self._by_word.items()})
+        if self._heads:
+            self._learn(index, set(index.words))
+        return index
+
+
+class _Index:
+    """Words to the stories they anchor and the prefix stems they start with. ``words`` are its
+    keys, as a set (set & set is the fastest lookup); ``plain`` are the words seen that are in
+    no entry. Learning only adds to an index; starting over makes a new one."""
+
+    __slots__ = ("entries", "plain", "words")
+
+    def __init__(self, entries: dict[str, tuple[list[int], list[str]]]) -> None:
+        self.entries = entries
+        self.words = set(entries)
+        self.plain: set[str] = set()
