@@ -27,6 +27,8 @@ format: $(VENV)/.dev
 ## bench: the benchmarks (they need ../shared/data)
 bench: $(VENV)/.dev
 	$(BIN)/python bench/parse_bench.py
+	$(BIN)/python bench/match_bench.py
+	$(BIN)/python bench/ingest.py
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

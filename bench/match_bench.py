@@ -84,6 +84,27 @@ def split(matcher: StoryMatcher, entries: list[tuple[str, str]], repeat: int) ->
     return best
 
 
+def quality() -> None:
+    """The quality row: the editor-written queries of tests/test_match_quality.py on the real
+    labelled headlines (UCI story clusters), all twelve stories matched at once."""
+    from tests.test_match_quality import DATA, STORY_QUERIES, load_headlines, score
+
+    if not DATA.exists():
+        print(f"quality: {DATA} is absent, skipped")
+        return
+    headlines = load_headlines(DATA)
+    started = time.perf_counter()
+    scores = score(headlines, StoryMatcher(STORY_QUERIES))
+    elapsed = time.perf_counter() - started
+    macro_f1 = sum(f1 for _, _, f1, _ in scores.values()) / len(scores)
+    precision = sum(p for p, _, _, _ in scores.values()) / len(scores)
+    recall = sum(r for _, r, _, _ in scores.values()) / len(scores)
+    print(
+        f"quality: {len(headlines)} labelled headlines, {len(scores)} stories: macro P "
+        f"{precision:.3f} R {recall:.3f} F1 {macro_f1:.3f} ({elapsed * 1000:.0f} ms)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stories", type=int, default=1000, help="story queries to generate")
@@ -130,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  candidates      {us(t_lookup)}")
     print(f"  evaluate        {us(t_eval)}")
     print(f"candidates        {candidates:8.1f} stories/mention, {hits:.2f} matches/mention")
+    quality()
     return 0
 
 
