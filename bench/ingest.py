@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import hashlib
 import io
 import json
+import pstats
 import resource
 import subprocess
 import sys
@@ -76,7 +78,7 @@ def bench_feedparser(docs: list[bytes], passes: int) -> float:
     return time.perf_counter() - started
 
 
-def full_path(entries: int, stories: int) -> dict[str, float]:
+def full_path(entries: int, stories: int, profile: bool = False) -> dict[str, float]:
     """(c), in this process: returns entries, seconds, matches and peak RSS."""
     from sqlalchemy import func, insert, select
 
@@ -125,6 +127,9 @@ def full_path(entries: int, stories: int) -> dict[str, float]:
         matcher = StoryMatcher(queries)
         hashes = [hashlib.sha256(d).hexdigest() for d in docs]
 
+        profiler = cProfile.Profile() if profile else None
+        if profiler:
+            profiler.enable()
         started = time.perf_counter()
         seen = 0
         for p in range(passes):  # a pass: 42 sources finishing together, written as one batch
@@ -146,6 +151,9 @@ def full_path(entries: int, stories: int) -> dict[str, float]:
             reports = record_harvests(store, settings, matcher, batch, now=now)
             seen += sum(r.items_new for r in reports)
         elapsed = time.perf_counter() - started
+        if profiler:
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
         with store.reading() as conn:
             matched = conn.execute(select(func.count()).select_from(story_mentions)).scalar_one()
         store.close()
@@ -173,9 +181,12 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=50_000, help="the smaller size, for memory")
     ap.add_argument("--stories", type=int, default=1000)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--profile", action="store_true", help="only (c), once, with a profile of where time goes"
+    )
     args = ap.parse_args()
-    if args.child:
-        print(json.dumps(full_path(args.entries, args.stories)))
+    if args.child or args.profile:
+        print(json.dumps(full_path(args.entries, args.stories, profile=args.profile)))
         return
 
     from rich.console import Console

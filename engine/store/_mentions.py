@@ -9,7 +9,7 @@ either fully recorded or still due, so a rerun fills the gap and the unique key
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,7 +51,13 @@ _UPDATED_ON_CONFLICT = (
 
 def title_key(title: str) -> str:
     """A key that is equal for the same headline however it is cased, accented or spaced."""
-    return hashlib.sha1(" ".join(tokenize(title)).encode()).hexdigest()
+    return _headline(title)[0]
+
+
+def _headline(title: str) -> tuple[str, int]:
+    """(title key, number of words) of a headline, from one tokenization."""
+    words = tokenize(title)
+    return hashlib.sha1(" ".join(words).encode()).hexdigest(), len(words)
 
 
 _FETCH_DEFAULTS: dict[str, Any] = {
@@ -139,21 +145,18 @@ class MentionsMixin(StoreBase):
         keys = [(c.source_id, ext) for c, u in zip(batch, uniques, strict=True) for ext in u]
         with self.transaction() as conn:
             known = self._known(conn, keys)
+            headlines = {key: _headline(m.title) for key, m in _pairs(batch, uniques)}
             rows = [
-                _row(c.source_id, c.kind, m, now)
-                for c, u in zip(batch, uniques, strict=True)
-                for m in u.values()
-            ]
-            ids = self._upsert(conn, rows) if rows else {}
-            found = {
-                (c.source_id, ext): m
+                _row(c.source_id, c.kind, m, headlines[(c.source_id, ext)][0], now)
                 for c, u in zip(batch, uniques, strict=True)
                 for ext, m in u.items()
-            }
+            ]
+            ids = self._upsert(conn, rows) if rows else {}
+            found = dict(_pairs(batch, uniques))
             self._engagement(conn, found, known, ids, now)
             web_sources = {c.source_id for c in batch if c.kind in WEB_KINDS}
             web = {k: m for k, m in found.items() if k[0] in web_sources}
-            self._group(conn, web, known, ids, batch, now)
+            self._group(conn, web, known, ids, headlines, batch, now)
             self._store_matches(conn, batch, ids, now)
             new_counts: list[int] = []
             fetch_rows: list[dict[str, Any]] = []
@@ -263,6 +266,7 @@ class MentionsMixin(StoreBase):
         web: Mapping[tuple[int, str], Mention],
         known: Mapping[tuple[int, str], object],
         ids: Mapping[tuple[int, str], int],
+        headlines: Mapping[tuple[int, str], tuple[str, int]],
         batch: Sequence[Collected],
         now: datetime,
     ) -> None:
@@ -274,8 +278,8 @@ class MentionsMixin(StoreBase):
                     id=ids[key],
                     kind=kinds[key[0]],
                     canonical_url=m.canonical_url,
-                    title_key=title_key(m.title),
-                    title_words=len(tokenize(m.title)),
+                    title_key=headlines[key][0],
+                    title_words=headlines[key][1],
                     when=m.published_at or now,
                 )
                 for key, m in web.items()
@@ -366,7 +370,15 @@ class MentionsMixin(StoreBase):
             return {slug: int(n) for slug, n in conn.execute(query)}
 
 
-def _row(source_id: int, kind: str, m: Mention, now: datetime) -> dict[str, Any]:
+def _pairs(
+    batch: Sequence[Collected], uniques: Sequence[Mapping[str, Mention]]
+) -> Iterator[tuple[tuple[int, str], Mention]]:
+    for c, u in zip(batch, uniques, strict=True):
+        for ext, m in u.items():
+            yield (c.source_id, ext), m
+
+
+def _row(source_id: int, kind: str, m: Mention, key: str, now: datetime) -> dict[str, Any]:
     return {
         "source_id": source_id,
         "external_id": m.external_id,
@@ -374,7 +386,7 @@ def _row(source_id: int, kind: str, m: Mention, now: datetime) -> dict[str, Any]
         "url": m.url,
         "canonical_url": m.canonical_url,
         "link_url": m.link_url,
-        "title_key": title_key(m.title),
+        "title_key": key,
         "title": m.title,
         "summary": m.summary,
         "author": m.author,
