@@ -23,12 +23,12 @@ from typing import Any
 from engine.config import CollectorSettings, Secrets
 from engine.decider import Decision, SourceState, decide, task_outcome, worst
 from engine.match import StoryMatcher
-from engine.search import search_text
 from engine.store import Collected, Outcome, Store
 from feeds import registry
 from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
 from feeds.http import FetchResult, PoliteFetcher, Politeness
 from feeds.mention import Mention
+from feeds.searchterms import search_text
 
 log = logging.getLogger("noisecast.collect")
 

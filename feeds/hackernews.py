@@ -18,9 +18,7 @@ A mention is one HN item: ``url`` is its discussion page, ``link_url`` the page 
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -30,9 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
 from feeds.http import FetchRequest
+from feeds.jsonapi import as_int, as_text, as_time, read_json
 from feeds.mention import Mention
 from feeds.parse import SUMMARY_LIMIT, _plain_text
 from feeds.registry import register
+from feeds.searchterms import alternatives
 from feeds.urls import canonical_url
 
 log = logging.getLogger("noisecast.feeds.hackernews")
@@ -40,8 +40,6 @@ log = logging.getLogger("noisecast.feeds.hackernews")
 ITEM_URL = "https://news.ycombinator.com/item?id={}"
 OUTLET = "news.ycombinator.com"
 ACCEPT_JSON = (("Accept", "application/json"),)
-
-_TOKEN = re.compile(r'"[^"]*"?|\(|\)|[^\s()"]+')
 
 
 class HackerNewsOptions(BaseModel):
@@ -55,127 +53,17 @@ class HackerNewsOptions(BaseModel):
     max_searches: int = Field(4, ge=1, le=16)  # requests per story (alternatives of its OR)
 
 
-# --- a story's search as Algolia queries ------------------------------------------------------
-
-
-def alternatives(search: str, *, limit: int) -> list[str]:
-    """The query's alternatives, each a string of terms that must all match.
-
-    ``(ukraine OR kyiv) "peace talks"`` -> ``['ukraine "peace talks"', 'kyiv "peace talks"']``.
-    ``AND`` joins, ``OR`` separates, parentheses group; a ``NOT`` and its operand are dropped
-    (Algolia's ``-word`` would exclude a phrase our query allows elsewhere), and a trailing ``*``
-    is dropped (Algolia matches the last word as a prefix anyway). Stops after ``limit``.
-    """
-    parser = _Alternatives(_balanced(_TOKEN.findall(search)), limit)
-    found: list[str] = []
-    for terms in parser.expression():
-        text = " ".join(terms)
-        if text and text not in found:
-            found.append(text)
-    return found[:limit]
-
-
-def _balanced(tokens: list[str]) -> list[str]:
-    """The tokens without a ``)`` that closes nothing."""
-    out: list[str] = []
-    depth = 0
-    for token in tokens:
-        if token == ")":
-            if depth == 0:
-                continue
-            depth -= 1
-        elif token == "(":
-            depth += 1
-        out.append(token)
-    return out
-
-
-class _Alternatives:
-    """Recursive descent over query tokens into a disjunction of conjunctions (lists of terms)."""
-
-    def __init__(self, tokens: list[str], limit: int) -> None:
-        self.tokens = tokens
-        self.limit = limit
-        self.i = 0
-
-    def _peek(self) -> str | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
-
-    def expression(self) -> list[tuple[str, ...]]:
-        out = self.conjunction()
-        while self._peek() == "OR":
-            self.i += 1
-            out = (out + self.conjunction())[: self.limit + 1]
-        return out
-
-    def conjunction(self) -> list[tuple[str, ...]]:
-        out: list[tuple[str, ...]] = [()]
-        while (token := self._peek()) not in (None, "OR", ")"):
-            if token == "AND":
-                self.i += 1
-                continue
-            part = self.primary()
-            if part is not None:
-                out = [a + b for a in out for b in part][: self.limit + 1]
-        return out
-
-    def primary(self) -> list[tuple[str, ...]] | None:
-        """One operand; None for one that adds nothing (a NOT clause, a bare ``*``)."""
-        token = self.tokens[self.i]
-        self.i += 1
-        if token == "NOT":
-            if self._peek() is not None and self._peek() not in ("OR", ")"):
-                self.primary()
-            return None
-        if token == "(":
-            inner = self.expression()
-            if self._peek() == ")":
-                self.i += 1
-            return inner
-        term = token.rstrip("*")
-        if term.lower().startswith("title:"):
-            term = term[len("title:") :]
-        if not term or term == '""':
-            return None
-        return [(term,)]
-
-
 # --- hits to mentions ---------------------------------------------------------------------------
 
 
-def read_json(content: bytes) -> tuple[Any, str | None]:
-    """The decoded document, or None and why it is not JSON."""
-    try:
-        return json.loads(content), None
-    except json.JSONDecodeError as e:
-        return None, f"not JSON: {e.msg} at line {e.lineno} column {e.colno}"
-    except UnicodeDecodeError as e:
-        return None, f"not JSON: not UTF-8 text ({e.reason} at byte {e.start})"
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _text(value: object) -> str | None:
-    return (value.strip() or None) if isinstance(value, str) else None
-
-
 def _when(hit: Mapping[str, Any]) -> datetime | None:
-    stamp = _int(hit.get("created_at_i"))
+    stamp = as_int(hit.get("created_at_i"))
     if stamp is not None:
         try:
             return datetime.fromtimestamp(stamp, UTC)
         except (OverflowError, OSError, ValueError):
             pass
-    created = _text(hit.get("created_at"))
-    if created:
-        try:
-            when = datetime.fromisoformat(created.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-    return None
+    return as_time(hit.get("created_at"))
 
 
 def hit_mention(hit: Mapping[str, Any]) -> Mention | None:
@@ -196,12 +84,12 @@ def hit_mention(hit: Mapping[str, Any]) -> Mention | None:
         url=item,
         canonical_url=canonical_url(item),
         summary=_plain_text(body, True, SUMMARY_LIMIT),
-        author=_text(hit.get("author")),
+        author=as_text(hit.get("author")),
         outlet=OUTLET,
         published_at=_when(hit),
-        score=_int(hit.get("points")),
-        comments=_int(hit.get("num_comments")),
-        link_url=_text(hit.get("url")) or _text(hit.get("story_url")),
+        score=as_int(hit.get("points")),
+        comments=as_int(hit.get("num_comments")),
+        link_url=as_text(hit.get("url")) or as_text(hit.get("story_url")),
     )
 
 

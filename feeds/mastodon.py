@@ -16,11 +16,9 @@ fetcher as the time to wait (see :mod:`feeds.http`).
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -28,16 +26,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
 from feeds.http import FetchRequest
+from feeds.jsonapi import as_int, as_text, as_time, read_json
 from feeds.mention import Mention
 from feeds.parse import SUMMARY_LIMIT, _plain_text
 from feeds.registry import register
+from feeds.searchterms import positive_terms
 from feeds.urls import canonical_url, outlet_host
 
 TITLE_LIMIT = 200
 ACCEPT_JSON = (("Accept", "application/json"),)
-_TOKEN = re.compile(r'"[^"]*"?|\(|\)|[^\s()"]+')
 _HASHTAG = re.compile(r"\w+")  # letters, digits and underscores, in any script
-_OPERATORS = frozenset({"AND", "OR", "NOT"})
 MIN_WORD = 3
 
 
@@ -83,36 +81,16 @@ def derive_tags(search: str, *, limit: int) -> list[str]:
     """Hashtags for a story's search terms, in order: a quoted phrase is one tag with its spaces
     removed, a word is a tag; folded to lower-case letters and digits. Tags shorter than three
     characters, operators, ``NOT`` clauses and prefixes (``climat*``) give none."""
-    tokens = _TOKEN.findall(search)
     tags: list[str] = []
-    i = 0
-    while i < len(tokens) and len(tags) < limit:
-        token = tokens[i]
-        i += 1
-        if token == "NOT":
-            i = _after_operand(tokens, i)
+    for term in positive_terms(search):
+        if len(tags) >= limit:
+            break
+        if term.endswith("*"):
             continue
-        if token in _OPERATORS or token in ("(", ")") or token.endswith("*"):
-            continue
-        tag = "".join(ch for ch in _fold(token.removeprefix("title:")) if ch.isalnum())
+        tag = "".join(ch for ch in _fold(term) if ch.isalnum())
         if len(tag) >= MIN_WORD and tag not in tags:
             tags.append(tag)
     return tags
-
-
-def _after_operand(tokens: list[str], i: int) -> int:
-    """The index after the term or parenthesised group that starts at ``i``."""
-    depth = 0
-    while i < len(tokens):
-        token = tokens[i]
-        i += 1
-        if token == "(" or token.endswith(":("):
-            depth += 1
-        elif token == ")":
-            depth -= 1
-        if depth <= 0 and not token.endswith(":") and token != "NOT":
-            break
-    return i
 
 
 def story_tags(options: MastodonOptions, story: StoryInfo) -> list[str]:
@@ -123,35 +101,6 @@ def story_tags(options: MastodonOptions, story: StoryInfo) -> list[str]:
 
 
 # --- statuses to mentions ----------------------------------------------------------------------
-
-
-def read_json(content: bytes) -> tuple[Any, str | None]:
-    """The decoded document, or None and why it is not JSON."""
-    try:
-        return json.loads(content), None
-    except json.JSONDecodeError as e:
-        return None, f"not JSON: {e.msg} at line {e.lineno} column {e.colno}"
-    except UnicodeDecodeError as e:
-        return None, f"not JSON: not UTF-8 text ({e.reason} at byte {e.start})"
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _str(value: object) -> str | None:
-    return (value.strip() or None) if isinstance(value, str) else None
-
-
-def _when(value: object) -> datetime | None:
-    text = _str(value)
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def shorten(text: str, limit: int = TITLE_LIMIT) -> str:
@@ -169,7 +118,7 @@ def status_mention(status: Mapping[str, Any]) -> Mention | None:
     boosted = status.get("reblog")
     if isinstance(boosted, dict):
         status = boosted
-    external_id = _str(status.get("uri")) or _str(status.get("id"))
+    external_id = as_text(status.get("uri")) or as_text(status.get("id"))
     if external_id is None:
         return None
     account = status.get("account")
@@ -179,21 +128,21 @@ def status_mention(status: Mapping[str, Any]) -> Mention | None:
     warning = _plain_text(status.get("spoiler_text"), True)
     body = _plain_text(status.get("content"), True)
     text = " ".join(part for part in (warning, body) if part)
-    url = _str(status.get("url")) or _str(status.get("uri"))
-    favourites = _int(status.get("favourites_count"))
-    boosts = _int(status.get("reblogs_count"))
+    url = as_text(status.get("url")) or as_text(status.get("uri"))
+    favourites = as_int(status.get("favourites_count"))
+    boosts = as_int(status.get("reblogs_count"))
     return Mention(
         external_id=external_id,
         title=shorten(text) or _plain_text(card.get("title")) or (url or ""),
         url=url,
         canonical_url=canonical_url(url),
         summary=text[:SUMMARY_LIMIT],
-        author=_str(account.get("acct")),
-        outlet=outlet_host(_str(account.get("url"))) or outlet_host(url),
-        published_at=_when(status.get("created_at")),
+        author=as_text(account.get("acct")),
+        outlet=outlet_host(as_text(account.get("url"))) or outlet_host(url),
+        published_at=as_time(status.get("created_at")),
         score=None if favourites is None and boosts is None else (favourites or 0) + (boosts or 0),
-        comments=_int(status.get("replies_count")),
-        link_url=_str(card.get("url")),
+        comments=as_int(status.get("replies_count")),
+        link_url=as_text(card.get("url")),
     )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from werkzeug import Request, Response
 
 from engine.collect import collect, politeness
-from engine.search import search_text
+from feeds.searchterms import search_text
 from engine.store import Store
 from engine.store.tables import fetches, mention_engagement, mentions, stories, story_mentions
 from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task

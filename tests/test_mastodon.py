@@ -18,7 +18,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
 from engine.collect import collect, politeness
-from engine.search import search_text
+from feeds.searchterms import search_text
 from engine.store import Store
 from engine.store.tables import fetches, mention_engagement, mentions, stories, story_mentions
 from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task

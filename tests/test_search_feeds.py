@@ -8,7 +8,7 @@ from sqlalchemy import select
 from werkzeug import Request, Response
 
 from engine.collect import collect
-from engine.search import search_text
+from feeds.searchterms import search_text
 from engine.store import Store
 from engine.store.tables import fetches, mentions, stories, story_mentions
 from tests.conftest import T0, fast_collector
