@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 from werkzeug import Request, Response
 
 from engine.collect import collect, politeness
-from feeds.searchterms import search_text
 from engine.store import Store
 from engine.store.tables import fetches, mention_engagement, mentions, stories, story_mentions
 from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
@@ -28,6 +27,7 @@ from feeds.hackernews import HackerNewsCollector, HackerNewsOptions, alternative
 from feeds.http import PoliteFetcher
 from feeds.mention import Mention
 from feeds.registry import collector_class
+from feeds.searchterms import search_text
 from tests.conftest import T0, fast_collector
 
 HOUR = timedelta(hours=1)

@@ -18,7 +18,6 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
 from engine.collect import collect, politeness
-from feeds.searchterms import search_text
 from engine.store import Store
 from engine.store.tables import fetches, mention_engagement, mentions, stories, story_mentions
 from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
@@ -26,6 +25,7 @@ from feeds.http import PoliteFetcher
 from feeds.mastodon import MastodonCollector, MastodonOptions, derive_tags, shorten
 from feeds.mention import Mention
 from feeds.registry import collector_class
+from feeds.searchterms import search_text
 from tests.conftest import T0, fast_collector
 
 HOUR = timedelta(hours=1)

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from werkzeug import Request, Response
 
 from engine.collect import collect
-from feeds.searchterms import search_text
 from engine.store import Store
 from engine.store.tables import fetches, mentions, stories, story_mentions
+from feeds.searchterms import search_text
 from tests.conftest import T0, fast_collector
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
