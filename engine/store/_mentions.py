@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
 from engine.match import tokenize
@@ -209,35 +209,52 @@ class MentionsMixin(StoreBase):
     def _known(
         self, conn: Connection, keys: list[tuple[int, str]]
     ) -> dict[tuple[int, str], tuple[int | None, int | None]]:
-        """(source id, external id) -> (score, comments) of the mentions already stored."""
+        """(source id, external id) -> (score, comments) of the mentions already stored.
+
+        One query per source, ``source_id = ? AND external_id IN (...)``, so that the unique
+        index answers it: a row-value ``(source_id, external_id) IN (...)`` scans the table
+        on SQLite.
+        """
+        by_source: dict[int, list[str]] = {}
+        for source_id, ext in keys:
+            by_source.setdefault(source_id, []).append(ext)
         known: dict[tuple[int, str], tuple[int | None, int | None]] = {}
-        pair = tuple_(mentions.c.source_id, mentions.c.external_id)
-        for chunk in _chunks(keys):
-            rows = conn.execute(
-                select(
-                    mentions.c.source_id,
-                    mentions.c.external_id,
-                    mentions.c.score,
-                    mentions.c.comments,
-                ).where(pair.in_(chunk))
-            )
-            known.update({(r.source_id, r.external_id): (r.score, r.comments) for r in rows})
+        for source_id, ext_ids in by_source.items():
+            for chunk in _chunks(ext_ids):
+                rows = conn.execute(
+                    select(mentions.c.external_id, mentions.c.score, mentions.c.comments).where(
+                        mentions.c.source_id == source_id, mentions.c.external_id.in_(chunk)
+                    )
+                )
+                known.update({(source_id, r.external_id): (r.score, r.comments) for r in rows})
         return known
 
     def _upsert(self, conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
-        """Insert or update every row; (source id, external id) -> mention id."""
+        """Insert or update every row; (source id, external id) -> mention id.
+
+        A plain executemany, then the ids read back per source through the unique index:
+        with RETURNING, SQLAlchemy runs an ON CONFLICT upsert on SQLite row by row.
+        """
         stmt = self.insert(mentions)
         stmt = stmt.on_conflict_do_update(
             index_elements=[mentions.c.source_id, mentions.c.external_id],
             set_={col: stmt.excluded[col] for col in _UPDATED_ON_CONFLICT}
             | {"published_at": func.coalesce(stmt.excluded.published_at, mentions.c.published_at)},
-        ).returning(
-            mentions.c.source_id,
-            mentions.c.external_id,
-            mentions.c.id,
-            sort_by_parameter_order=True,
         )
-        return {(r.source_id, r.external_id): r.id for r in conn.execute(stmt, rows)}
+        conn.execute(stmt, rows)
+        by_source: dict[int, list[str]] = {}
+        for row in rows:
+            by_source.setdefault(row["source_id"], []).append(row["external_id"])
+        ids: dict[tuple[int, str], int] = {}
+        for source_id, ext_ids in by_source.items():
+            for chunk in _chunks(ext_ids):
+                found = conn.execute(
+                    select(mentions.c.external_id, mentions.c.id).where(
+                        mentions.c.source_id == source_id, mentions.c.external_id.in_(chunk)
+                    )
+                )
+                ids.update({(source_id, r.external_id): r.id for r in found})
+        return ids
 
     def _engagement(
         self,
