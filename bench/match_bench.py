@@ -16,7 +16,7 @@ matches every entry; the best of ``--repeat`` passes is reported.
 - "naive": the same tokenized mention, but every query evaluated (no candidate index), measured
   in the same run; "speed-up" is naive over match. Both must give the same stories.
 - The split times the matcher's three steps apart: tokenizing and folding the mention
-  (``_Doc``), finding candidate stories (``StoryMatcher._candidates``) and evaluating them.
+  (``Doc``), finding candidate stories (``StoryMatcher._candidates``) and evaluating them.
   They use private names of ``engine.match`` on purpose, to see inside one call.
 """
 
@@ -31,12 +31,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._workload import generate_queries, load_entries
-from engine.match import StoryMatcher, _Doc
+from engine.match import Doc, StoryMatcher
 
 
 def naive_match(matcher: StoryMatcher, title: str, summary: str) -> dict[str, list[str]]:
     """Every query evaluated on one tokenized mention: the reference without an index."""
-    doc = _Doc(title, summary, matcher._find_stems)
+    doc = Doc(title, summary, matcher._find_stems)
     return {
         slug: query._found(doc) for slug, query in matcher.queries.items() if query._evaluate(doc)
     }
@@ -68,7 +68,7 @@ def split(matcher: StoryMatcher, entries: list[tuple[str, str]], repeat: int) ->
         clock = time.perf_counter
         for title, summary in entries:
             t0 = clock()
-            doc = _Doc(title, summary, matcher._find_stems)
+            doc = Doc(title, summary, matcher._find_stems)
             t1 = clock()
             candidates = matcher._candidates(doc)
             t2 = clock()
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: match and naive disagree on {wrong} of {n} mentions", file=sys.stderr)
         return 1
     candidates = (
-        sum(len(matcher._candidates(_Doc(t, s, matcher._find_stems))) for t, s in entries) / n
+        sum(len(matcher._candidates(Doc(t, s, matcher._find_stems))) for t, s in entries) / n
     )
     hits = sum(map(len, fast)) / n
 
