@@ -113,6 +113,17 @@ def shorten(text: str, limit: int = TITLE_LIMIT) -> str:
     return cut.rstrip() + "…"
 
 
+_HASHTAG_IN_TEXT = re.compile(r"#(\w+)")
+_CAMEL_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def hashtag_words(text: str) -> str:
+    """The words of CamelCase hashtags, so that ``#PortStrike`` can match "port strike":
+    ``"Day 3 #PortStrike #AIAct"`` -> ``"Port Strike AI Act"``. One-word tags add nothing."""
+    split = (_CAMEL_BREAK.sub(" ", tag) for tag in _HASHTAG_IN_TEXT.findall(text))
+    return " ".join(words for words in split if " " in words)
+
+
 def status_mention(status: Mapping[str, Any]) -> Mention | None:
     """One status (the boosted one, for a boost) as a Mention; None without an id."""
     boosted = status.get("reblog")
@@ -136,7 +147,7 @@ def status_mention(status: Mapping[str, Any]) -> Mention | None:
         title=shorten(text) or _plain_text(card.get("title")) or (url or ""),
         url=url,
         canonical_url=canonical_url(url),
-        summary=text[:SUMMARY_LIMIT],
+        summary=" ".join(part for part in (text, hashtag_words(text)) if part)[:SUMMARY_LIMIT],
         author=as_text(account.get("acct")),
         outlet=outlet_host(as_text(account.get("url"))) or outlet_host(url),
         published_at=as_time(status.get("created_at")),

@@ -22,7 +22,13 @@ from engine.store import Store
 from engine.store.tables import fetches, mention_engagement, mentions, stories, story_mentions
 from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
 from feeds.http import PoliteFetcher
-from feeds.mastodon import MastodonCollector, MastodonOptions, derive_tags, shorten
+from feeds.mastodon import (
+    MastodonCollector,
+    MastodonOptions,
+    derive_tags,
+    hashtag_words,
+    shorten,
+)
 from feeds.mention import Mention
 from feeds.registry import collector_class
 from feeds.searchterms import search_text
@@ -341,7 +347,7 @@ def test_harvest_reads_every_field_and_folds_boosts(server: HTTPServer) -> None:
             ),
             url=ROTTERDAM["url"],
             canonical_url=ROTTERDAM["url"],
-            summary=rotterdam_text,
+            summary=rotterdam_text + " Port Strike",  # the hashtag's words
             author="portlabourwatch",
             outlet="mastodon.social",
             published_at=datetime(2026, 11, 20, 10, 41, 12, tzinfo=UTC),
@@ -358,7 +364,7 @@ def test_harvest_reads_every_field_and_folds_boosts(server: HTTPServer) -> None:
             ),
             url=LE_HAVRE["url"],
             canonical_url=LE_HAVRE["url"],
-            summary=le_havre_text,
+            summary=le_havre_text + " Port Strike",
             author="lehavre_live",
             outlet="mastodon.social",
             published_at=datetime(2026, 11, 20, 10, 2, 36, tzinfo=UTC),
@@ -558,12 +564,15 @@ def test_collect_stores_matches_and_tracks_engagement(store: Store, server: HTTP
         fetch_rows = conn.execute(
             select(fetches.c.url, fetches.c.outcome, fetches.c.items_seen)
         ).all()
-    # Le Havre only has the hashtag #PortStrike ("portstrike"), not the phrase "port strike".
-    assert sorted(matched) == [
-        ("port-strike", ROTTERDAM["uri"]),
-        ("port-strike", YOKOHAMA["uri"]),
-        ("port-strike", HAMBURG["uri"]),
-    ]
+    # Le Havre only has the hashtag #PortStrike: its words make the phrase "port strike".
+    assert sorted(matched) == sorted(
+        [
+            ("port-strike", ROTTERDAM["uri"]),
+            ("port-strike", LE_HAVRE["uri"]),
+            ("port-strike", YOKOHAMA["uri"]),
+            ("port-strike", HAMBURG["uri"]),
+        ]
+    )
     assert sorted((u.rsplit("/", 1)[1], o, n) for u, o, n in fetch_rows) == [
         ("dockworkers?limit=40", "ok", 2),
         ("portstrike?limit=40", "ok", 3),
@@ -618,3 +627,16 @@ def test_a_rate_limited_instance_waits_for_the_reset(store: Store, server: HTTPS
 
     assert (report.outcome, report.http_status) == ("error", 429)
     assert store.get_source("m")["next_due_at"] >= T0 + timedelta(minutes=19)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Day 3 #PortStrike #LeHavre", "Port Strike Le Havre"),
+        ("#portstrike and #COP30 stay whole", ""),
+        ("#AIAct vote #EU2026Budget", "AI Act EU2026 Budget"),
+        ("no tags here", ""),
+    ],
+)
+def test_camel_case_hashtags_give_their_words(text: str, words: str) -> None:
+    assert hashtag_words(text) == words
