@@ -1,0 +1,517 @@
+"""How loud each story is, hour by hour: a score from 0 to 100 and a level word.
+
+This docstring is the definition (it becomes ``docs/scoring.md``). Everything here is pure:
+frames in, a frame out; no I/O, no clock, no config reads (:class:`ScoreParams` is built by the
+caller, e.g. ``ScoreParams.from_settings(settings.scoring)``).
+
+Input
+    ``hourly``: one row per story and hour (``story, hour, mentions, outlets, engagement``);
+    story-hours that are absent count as zeros (:func:`complete_hours` writes them out).
+    ``health``: one row per hour (``hour, collected, unhealthy``); hours it lacks count as
+    healthy.
+
+1. Collection health. An hour is *unhealthy* when the store flagged it (failed share of due
+   fetches, ``scoring.unhealthy_failed_share``) or when ``collected`` (all stories together)
+   is below ``collapse_share`` (0.25) of its median over the previous ``window_hours``. In an
+   unhealthy hour each story's inputs are ``max(observed, last healthy hour's)`` when that
+   healthy hour is at most ``max_carry_hours`` (12) back: a dead collector is not read as a
+   quiet story, and ``max`` keeps "more mentions never lowers the score". Longer outages are
+   not invented; the rows stay flagged ``unhealthy`` so readers can tell.
+
+2. Smoothing. Each story's series ``x`` is read through a tapered exponential kernel,
+   ``w(k) = a**k - a**K`` for lags ``k < K`` (``a = 2**(-1/half_life)``, ``K = memory_hours``
+   = 48), divided by ``sum(w)`` so the result is a *rate per hour* (a steady 5/h reads 5).
+   Why: a burst counts in full at once (lag 0 has the largest weight) and fades by the same
+   factor every hour; the taper makes the last weight reach 0 continuously (no jump when a
+   burst leaves the memory); and the finite support means 48 silent hours give exactly 0,
+   so a story with no mentions for 48 h is Quiet whatever came before.
+
+3. Components, per story and hour ``t``:
+
+   - volume = decayed mentions (half-life ``half_life_hours`` = 6);
+   - breadth = decayed distinct outlets (same half-life);
+   - engagement = decayed social engagement (same half-life);
+   - velocity = ``log2((fast + c) / (slow + c))``: the recent rate (half-life 3 h) against
+     the longer rate it rises from (half-life 24 h), in doublings. Two smoothed rates
+     rather than "last 6 h / previous 24 h" boxes, which jump when a burst crosses a box
+     edge. ``c = velocity_prior * reference volume`` is a pseudo-count relative to the
+     pool, so 1 mention after 0 does not read as infinite acceleration, and a uniformly
+     busier day leaves velocity unchanged.
+
+4. Reference pool. For each hour ``t`` and each of mentions, outlets and engagement: every
+   tracked story's mean hourly value over the previous ``window_hours`` (168; hour ``t``
+   itself excluded, and fewer hours at the start of the data), and of those the
+   ``reference_quantile`` (0.95) across stories, never below ``reference_floor`` (1 mention,
+   1 outlet, 10 engagement per hour, so a lone mention in an empty pool is not Very high).
+   Why: scores are relative to what loud stories have looked like lately, so doubling every
+   story's volume together changes nothing, while doubling one story's does; the current
+   hour is excluded so a story's own burst cannot raise the bar it is measured against that
+   hour; a high quantile of means is robust to one viral story in a large pool and costs one
+   quantile per hour (cheap to update for the latest hour).
+
+5. Normalisation, saturation, combination::
+
+       volume_norm     = volume / ref_mentions
+       breadth_norm    = breadth / ref_outlets
+       engagement_norm = log2(1 + engagement / ref_engagement)   # engagement is heavy-tailed
+       velocity_norm   = max(0, velocity)                        # only rising counts
+       contribution    = 100 * weight * (1 - exp(-norm))
+       score           = sum of the four contributions            # weights sum to 1
+
+   ``norm = 1`` (as loud as the reference) gives 63 % of a component's weight; the curve
+   saturates, so no single component can exceed its weight and the score stays in [0, 100].
+   Weights are normalised to sum to 1.
+
+6. Level: ``Quiet < t1 <= Low < t2 <= Moderate < t3 <= High < t4 <= Very high`` with
+   ``thresholds = (t1, t2, t3, t4)`` = (20, 40, 60, 80).
+
+Guarantees (tested in ``tests/test_score.py``): the score is in [0, 100]; more mentions in the
+scored hour never lower it; doubling every story's mentions leaves scores unchanged (up to the
+floors) while doubling one story's raises it; a burst raises the score in its own hour and the
+score then falls every hour by at most a fraction of the rise; 48 healthy hours without
+mentions give 0 (Quiet).
+
+Incremental use: the score at hour ``t`` reads hourly rows back to ``t - lookback_hours``
+(:attr:`ScoreParams.lookback_hours`, 180 by default) and health back to ``t - lookback_hours -
+window_hours``; given those, ``noise_level(..., hours=[t])`` equals the same hour of a full
+rebuild (to ~1e-12; the full rebuild smooths recursively, one hour directly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from engine.schema import (
+    AS_OF,
+    COLLECTED,
+    ENGAGEMENT,
+    HOUR,
+    LEVEL,
+    MENTIONS,
+    OUTLETS,
+    SCORE,
+    STORY,
+    UNHEALTHY,
+    require_columns,
+)
+
+Array = npt.NDArray[np.float64]
+
+COMPONENTS = ("volume", "velocity", "breadth", "engagement")
+LEVELS = ("Quiet", "Low", "Moderate", "High", "Very high")
+LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)
+_SECONDS_PER_HOUR = 3600
+
+
+class _ScoringSettingsLike(Protocol):
+    window_hours: int
+    thresholds: tuple[float, float, float, float]
+    weights: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreParams:
+    """Everything the score depends on. Defaults are the documented definition."""
+
+    window_hours: int = 168
+    thresholds: tuple[float, float, float, float] = (20.0, 40.0, 60.0, 80.0)
+    weights: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "volume": 0.4,
+            "velocity": 0.2,
+            "breadth": 0.25,
+            "engagement": 0.15,
+        }
+    )
+    half_life_hours: float = 6.0
+    fast_half_life_hours: float = 3.0
+    slow_half_life_hours: float = 24.0
+    memory_hours: int = 48
+    reference_quantile: float = 0.95
+    reference_floor: tuple[float, float, float] = (1.0, 1.0, 10.0)  # mentions, outlets, engagement
+    velocity_prior: float = 0.5
+    collapse_share: float = 0.25
+    max_carry_hours: int = 12
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if self.window_hours < 1:
+            problems.append(f"window_hours: expected at least 1, got {self.window_hours}")
+        if self.memory_hours < 1:
+            problems.append(f"memory_hours: expected at least 1, got {self.memory_hours}")
+        if self.max_carry_hours < 0:
+            problems.append(f"max_carry_hours: expected at least 0, got {self.max_carry_hours}")
+        t = self.thresholds
+        if len(t) != 4 or any(b <= a for a, b in pairwise(t)):
+            problems.append(f"thresholds: expected 4 increasing numbers, got {t!r}")
+        unknown = sorted(set(self.weights) - set(COMPONENTS))
+        if unknown:
+            problems.append(f"weights: unknown component(s) {', '.join(unknown)}")
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            problems.append("weights: expected non-negative numbers with a positive sum")
+        for name in ("half_life_hours", "fast_half_life_hours", "slow_half_life_hours"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name}: expected a positive number")
+        if not 0 < self.reference_quantile <= 1:
+            problems.append("reference_quantile: expected a number in (0, 1]")
+        if len(self.reference_floor) != 3 or min(self.reference_floor) <= 0:
+            problems.append("reference_floor: expected 3 positive numbers")
+        if self.velocity_prior <= 0:
+            problems.append("velocity_prior: expected a positive number")
+        if not 0 <= self.collapse_share <= 1:
+            problems.append("collapse_share: expected a number in [0, 1]")
+        if problems:
+            raise ValueError("ScoreParams: " + "; ".join(problems))
+
+    @classmethod
+    def from_settings(cls, settings: _ScoringSettingsLike, **overrides: Any) -> ScoreParams:
+        """From ``Settings.scoring`` (window, thresholds, weights); the rest from ``overrides``."""
+        return cls(
+            window_hours=settings.window_hours,
+            thresholds=tuple(settings.thresholds),  # type: ignore[arg-type]
+            weights=dict(settings.weights),
+            **overrides,
+        )
+
+    @property
+    def lookback_hours(self) -> int:
+        """Hours of hourly rows before ``t`` that the score at ``t`` reads."""
+        return max(self.window_hours, self.memory_hours) + self.max_carry_hours
+
+    def weight_vector(self) -> Array:
+        raw = np.array([float(self.weights.get(c, 0.0)) for c in COMPONENTS])
+        return raw / raw.sum()
+
+
+def level_of(scores: npt.ArrayLike, thresholds: Sequence[float]) -> pd.Categorical:
+    """The level word of each score (an ordered categorical of :data:`LEVELS`)."""
+    codes = np.searchsorted(np.asarray(thresholds, dtype=float), np.asarray(scores), "right")
+    return pd.Categorical.from_codes(codes, dtype=LEVEL_DTYPE)
+
+
+def complete_hours(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Every story of ``frame`` at every hour from ``start`` to ``end`` inclusive, zeros filled.
+
+    Rows outside [start, end] are dropped. Story-hours already present keep their values.
+    """
+    require_columns(frame, (STORY, HOUR, MENTIONS, OUTLETS, ENGAGEMENT), "hourly frame")
+    hours = pd.date_range(_utc_hour(start, "start"), _utc_hour(end, "end"), freq="h")
+    stories = pd.Index(frame[STORY].unique()).sort_values()
+    full = pd.MultiIndex.from_product([stories, hours], names=[STORY, HOUR])
+    values = frame.set_index([STORY, HOUR])[[MENTIONS, OUTLETS, ENGAGEMENT]]
+    if values.index.has_duplicates:
+        raise ValueError("hourly frame: duplicate (story, hour) rows; aggregate them first")
+    out = values.reindex(full, fill_value=0).reset_index()
+    return out
+
+
+def noise_level(
+    hourly: pd.DataFrame,
+    health: pd.DataFrame,
+    params: ScoreParams,
+    hours: Iterable[pd.Timestamp] | None = None,
+) -> pd.DataFrame:
+    """Score every story at each of ``hours`` (default: every hour of ``hourly``).
+
+    Returns one row per story and hour, ordered by (as_of, story): ``story, as_of, score,
+    level, unhealthy`` and ``<component>_value``, ``_norm``, ``_contribution`` for volume,
+    velocity, breadth and engagement. Contributions sum to the score.
+    """
+    require_columns(hourly, (STORY, HOUR, MENTIONS, OUTLETS, ENGAGEMENT), "hourly frame")
+    require_columns(health, (HOUR, COLLECTED, UNHEALTHY), "health frame")
+    stories, codes = _story_codes(hourly[STORY])
+    row_hours = _hour_numbers(hourly[HOUR], "hourly frame")
+    if hours is None:
+        if len(row_hours) == 0:
+            return _empty_result()
+        targets = np.arange(row_hours.min(), row_hours.max() + 1)
+    else:
+        targets = np.unique(_hour_numbers(pd.Series(list(hours), dtype=object), "hours"))
+        if len(targets) == 0:
+            return _empty_result()
+    data_start = int(row_hours.min()) if len(row_hours) else int(targets[0])
+    start = max(data_start, int(targets[0]) - params.lookback_hours)
+    end = int(targets[-1])
+    span = end - start + 1
+    n_stories = len(stories)
+
+    keep = (row_hours >= start) & (row_hours <= end)
+    whole = bool(keep.all())
+    cells = (row_hours if whole else row_hours[keep]) - start
+    cells *= n_stories
+    cells += codes if whole else codes[keep]
+    if len(cells) and np.bincount(cells, minlength=1).max() > 1:
+        raise ValueError("hourly frame: duplicate (story, hour) rows; aggregate them first")
+    grids = []
+    for column in (MENTIONS, OUTLETS, ENGAGEMENT):
+        grid = np.zeros((span, n_stories))
+        values = hourly[column].to_numpy()
+        grid.ravel()[cells] = values if whole else values[keep]
+        grids.append(grid)
+
+    unhealthy = _unhealthy_hours(health, start, end, params)
+    for grid in grids:
+        _carry_healthy(grid, unhealthy, params.max_carry_hours)
+
+    cols = targets - start
+    out = np.empty((len(OUTPUT_FLOATS), len(cols), n_stories))
+    _score_grid(grids, cols, params, out)
+    return _frame(stories, targets, unhealthy[cols], out, params)
+
+
+# -- the computation on (hours x stories) grids ----------------------------------------------
+
+OUTPUT_FLOATS = (
+    SCORE,
+    *(f"{name}_{part}" for name in COMPONENTS for part in ("value", "norm", "contribution")),
+)
+_SLOT = {name: i for i, name in enumerate(OUTPUT_FLOATS)}
+
+
+def _score_grid(
+    grids: list[Array], cols: npt.NDArray[np.int64], params: ScoreParams, out: Array
+) -> None:
+    """Fill ``out[slot, target, story]`` (see OUTPUT_FLOATS) in place, few temporaries."""
+    slot = {name: out[i] for name, i in _SLOT.items()}
+    mentions, outlets, engagement = grids
+    k = params.memory_hours
+    refs = []
+    boxes = []
+    for grid, floor in zip(grids, params.reference_floor, strict=True):
+        cum = np.zeros((grid.shape[0] + 1, grid.shape[1]))
+        np.cumsum(grid, axis=0, out=cum[1:])
+        refs.append(_reference(cum, cols, params.window_hours, params.reference_quantile, floor))
+        boxes.append(_window_sums(cum, cols + 1, k))
+        del cum
+    ref_m, ref_o, ref_e = (r[:, None] for r in refs)
+    direct = len(cols) <= k
+    work = None if direct else np.empty_like(mentions)
+    for grid, box, half_life, dest in (
+        (mentions, boxes[0], params.half_life_hours, slot["volume_value"]),
+        (outlets, boxes[1], params.half_life_hours, slot["breadth_value"]),
+        (engagement, boxes[2], params.half_life_hours, slot["engagement_value"]),
+        (mentions, boxes[0], params.fast_half_life_hours, slot["velocity_value"]),
+        (mentions, boxes[0], params.slow_half_life_hours, slot["velocity_norm"]),
+    ):
+        if work is None:
+            _smooth_at(grid, cols, half_life, k, dest)
+        else:
+            _smooth_all(grid, box, cols, half_life, k, work, dest)
+    del work, boxes
+
+    fast, slow = slot["velocity_value"], slot["velocity_norm"]
+    prior = params.velocity_prior * ref_m
+    fast += prior
+    slow += prior
+    np.divide(fast, slow, out=fast)
+    np.log2(fast, out=fast)
+    np.maximum(fast, 0.0, out=slow)
+    np.divide(slot["volume_value"], ref_m, out=slot["volume_norm"])
+    np.divide(slot["breadth_value"], ref_o, out=slot["breadth_norm"])
+    norm = slot["engagement_norm"]
+    np.divide(slot["engagement_value"], ref_e, out=norm)
+    np.log1p(norm, out=norm)
+    norm *= 1.0 / np.log(2.0)
+
+    score = slot[SCORE]
+    score.fill(0.0)
+    for name, weight in zip(COMPONENTS, params.weight_vector(), strict=True):
+        contribution = slot[f"{name}_contribution"]
+        np.negative(slot[f"{name}_norm"], out=contribution)
+        np.expm1(contribution, out=contribution)
+        contribution *= -100.0 * weight
+        score += contribution
+    np.clip(score, 0.0, 100.0, out=score)
+
+
+def _window_sums(cum: Array, ends: npt.NDArray[np.int64], width: int) -> Array:
+    """Sum of grid rows [end - width, end) for each end, from the cumulative sums ``cum``."""
+    starts = np.maximum(ends - width, 0)
+    return cum[_rows(ends)] - cum[_rows(starts)]
+
+
+def _rows(index: npt.NDArray[np.int64]) -> slice | npt.NDArray[np.int64]:
+    """A slice when the rows are consecutive (a view, no copy), else the index itself."""
+    if len(index) and index[-1] - index[0] == len(index) - 1:
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
+def _reference(
+    cum: Array, cols: npt.NDArray[np.int64], window: int, quantile: float, floor: float
+) -> Array:
+    """Per target hour: the pool's quantile of story means over the previous ``window`` hours."""
+    count = (cols - np.maximum(cols - window, 0)).astype(float)
+    ref = np.full(len(cols), floor)
+    have = count > 0
+    if cum.shape[1] and have.any():
+        sums = _window_sums(cum, cols[have], window)
+        level = np.quantile(sums, quantile, axis=1) / count[have]
+        ref[have] = np.maximum(level, floor)
+    return ref
+
+
+def _kernel(half_life: float, memory: int) -> tuple[float, float, float]:
+    a = 0.5 ** (1.0 / half_life)
+    a_k = a**memory
+    total = (1.0 - a_k) / (1.0 - a) - memory * a_k
+    return a, a_k, total
+
+
+def _smooth_all(
+    grid: Array,
+    box: Array,
+    cols: npt.NDArray[np.int64],
+    half_life: float,
+    memory: int,
+    work: Array,
+    dest: Array,
+) -> None:
+    """The tapered kernel at ``cols``, recursively: E(t) - a^K E(t-K) - a^K box(t).
+
+    ``E(t) = a E(t-1) + x(t)`` is one vectorised step per hour across all stories.
+    """
+    a, a_k, total = _kernel(half_life, memory)
+    work[0] = grid[0]
+    for t in range(1, grid.shape[0]):
+        np.multiply(work[t - 1], a, out=work[t])
+        work[t] += grid[t]
+    np.multiply(box, -a_k, out=dest)
+    dest += work[_rows(cols)]
+    late = cols >= memory
+    if late.any():
+        first = int(np.argmax(late))
+        dest[first:] -= a_k * work[_rows(cols[first:] - memory)]
+    np.maximum(dest, 0.0, out=dest)
+    dest *= 1.0 / total
+
+
+def _smooth_at(
+    grid: Array, cols: npt.NDArray[np.int64], half_life: float, memory: int, dest: Array
+) -> None:
+    """The tapered kernel at a few hours, directly: the sum over lags of w(k) x(t - k)."""
+    a, a_k, total = _kernel(half_life, memory)
+    weights = a ** np.arange(memory) - a_k  # lag 0 first
+    for i, col in enumerate(cols):
+        lags = min(memory, int(col) + 1)
+        dest[i] = weights[:lags][::-1] @ grid[col - lags + 1 : col + 1]
+    np.maximum(dest, 0.0, out=dest)
+    dest *= 1.0 / total
+
+
+# -- health ----------------------------------------------------------------------------------
+
+
+def _unhealthy_hours(
+    health: pd.DataFrame, start: int, end: int, params: ScoreParams
+) -> npt.NDArray[np.bool_]:
+    """Per grid hour: flagged by the store, or collected far below its trailing median."""
+    span = end - start + 1
+    flags = np.zeros(span, dtype=bool)
+    if health.empty:
+        return flags
+    numbers = _hour_numbers(health[HOUR], "health frame")
+    first = int(min(numbers.min(), start))
+    last = int(max(numbers.max(), end))
+    collected = np.full(last - first + 1, np.nan)
+    flagged = np.zeros(last - first + 1, dtype=bool)
+    collected[numbers - first] = health[COLLECTED].to_numpy(dtype=float, na_value=np.nan)
+    flagged[numbers - first] = health[UNHEALTHY].fillna(False).to_numpy(dtype=bool)
+    norm = (
+        pd.Series(collected)
+        .rolling(params.window_hours, min_periods=1)
+        .median()
+        .shift(1)
+        .to_numpy(dtype=float, na_value=np.nan)
+    )
+    with np.errstate(invalid="ignore"):
+        collapsed = (norm > 0) & (collected < params.collapse_share * norm)
+    both = flagged | collapsed
+    return both[start - first : end - first + 1]
+
+
+def _carry_healthy(grid: Array, unhealthy: npt.NDArray[np.bool_], max_carry: int) -> None:
+    """In unhealthy hours, raise each story's values to its last healthy hour's (in place)."""
+    if not unhealthy.any() or max_carry == 0:
+        return
+    index = np.arange(len(unhealthy))
+    last_healthy = np.maximum.accumulate(np.where(unhealthy, -1, index))
+    cols = index[unhealthy]
+    src = last_healthy[unhealthy]
+    ok = (src >= 0) & (cols - src <= max_carry)
+    cols, src = cols[ok], src[ok]
+    grid[cols] = np.maximum(grid[cols], grid[src])
+
+
+# -- frames in and out -----------------------------------------------------------------------
+
+
+def _utc_hour(value: pd.Timestamp, what: str) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        raise ValueError(f"{what}: {stamp} has no timezone; pass a UTC timestamp")
+    return stamp.tz_convert("UTC").floor("h")
+
+
+def _hour_numbers(values: pd.Series, what: str) -> npt.NDArray[np.int64]:
+    """Whole hours since the epoch of tz-aware timestamps."""
+    index = pd.DatetimeIndex(values)
+    if len(index) and index.tz is None:
+        raise ValueError(f"{what}: hours must be timezone-aware UTC timestamps")
+    per_hour = _SECONDS_PER_HOUR * {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[index.unit]
+    numbers, rest = np.divmod(index.asi8, per_hour)
+    if rest.any():
+        raise ValueError(f"{what}: hours must be whole hours (floor them to the hour)")
+    return numbers
+
+
+def _story_codes(stories: pd.Series) -> tuple[pd.Index, npt.NDArray[np.int64]]:
+    if isinstance(stories.dtype, pd.CategoricalDtype):
+        codes = stories.cat.codes.to_numpy(dtype=np.int64)
+        if len(codes) and codes.min() < 0:
+            raise ValueError("hourly frame: story is missing on some rows")
+        return pd.Index(stories.cat.categories), codes
+    codes, uniques = pd.factorize(stories, sort=True)
+    if len(codes) and codes.min() < 0:
+        raise ValueError("hourly frame: story is missing on some rows")
+    return pd.Index(uniques), codes.astype(np.int64)
+
+
+def _frame(
+    stories: pd.Index,
+    targets: npt.NDArray[np.int64],
+    unhealthy: npt.NDArray[np.bool_],
+    out: Array,
+    params: ScoreParams,
+) -> pd.DataFrame:
+    n_stories, n_hours = len(stories), len(targets)
+    floats = out.reshape(len(OUTPUT_FLOATS), n_hours * n_stories)
+    frame = pd.DataFrame(floats.T, columns=list(OUTPUT_FLOATS), copy=False)
+    codes = np.tile(np.arange(n_stories, dtype=np.int32), n_hours)
+    frame.insert(0, STORY, pd.Categorical.from_codes(codes, categories=stories, validate=False))
+    hours = pd.DatetimeIndex(pd.to_datetime(targets * _SECONDS_PER_HOUR, unit="s", utc=True))
+    frame.insert(1, AS_OF, hours.repeat(n_stories))
+    frame.insert(3, LEVEL, level_of(floats[_SLOT[SCORE]], params.thresholds))
+    frame.insert(4, UNHEALTHY, np.repeat(unhealthy, n_stories))
+    return frame
+
+
+def _empty_result() -> pd.DataFrame:
+    columns: dict[str, Any] = {
+        STORY: pd.Categorical([]),
+        AS_OF: pd.DatetimeIndex([], tz="UTC"),
+        SCORE: np.array([], dtype=float),
+        LEVEL: pd.Categorical([], dtype=LEVEL_DTYPE),
+        UNHEALTHY: np.array([], dtype=bool),
+    }
+    for name in COMPONENTS:
+        for part in ("value", "norm", "contribution"):
+            columns[f"{name}_{part}"] = np.array([], dtype=float)
+    return pd.DataFrame(columns)
