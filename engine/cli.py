@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -388,6 +388,48 @@ def status(app: App, as_json: bool) -> None:
                 str(r["items_new"]),
             )
         c.print(t)
+
+
+@cli.command()
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_parse_now,
+    default=None,
+    help="The hour to score (ISO time; default: the last completed hour).",
+)
+@click.option("--story", "slug", default=None, help="Only this story.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handle_errors
+def score(app: App, as_of: datetime | None, slug: str | None, as_json: bool) -> None:
+    """Score every active story's noise level (0-100) for an hour, and show it."""
+    from engine.noise import floor_hour, score_table, update_noise
+
+    hour = floor_hour(as_of) if as_of else floor_hour(app.now()) - timedelta(hours=1)
+    with app.store() as store:
+        if slug:
+            store.story_id(slug)  # a clear error for an unknown story
+        update_noise(store, app.settings, start=hour, end=hour + timedelta(hours=1))
+        rows = score_table(store, hour, slug=slug)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("story", "score", "level", "change 24h", "top component", "health")
+    for r in rows:
+        change = r["change_24h"]
+        table.add_row(
+            r["story"],
+            f"{r['score']:.0f}",
+            r["level"],
+            "-" if change is None else f"{change:+.0f}",
+            r["top_component"] or "-",
+            "unhealthy" if r["health"]["unhealthy"] else "ok",
+        )
+    app.console.print(table)
+    app.console.print(
+        f"as of {hour.isoformat()} (the hour ending {hour + timedelta(hours=1):%H:%M} UTC)"
+    )
 
 
 @cli.command()

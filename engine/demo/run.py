@@ -28,6 +28,7 @@ from engine.collect import collect
 from engine.config import DatabaseSettings, Settings, SourceSettings, StorySettings
 from engine.demo.cycle import NewsCycle, generate_cycle
 from engine.demo.server import DemoFeedServer
+from engine.noise import update_noise
 from engine.store import Store
 from engine.store.tables import mentions, sources, stories, story_mentions
 
@@ -111,7 +112,15 @@ def run_demo(
                 report = collect(store, demo.collector, now=now, force=True)
                 fetched += len(report.sources)
                 new += report.items_new
-            rows = story_table(store, DEMO_START + timedelta(hours=hours))
+            end = DEMO_START + timedelta(hours=hours)
+            noise = update_noise(store, demo, start=DEMO_START, end=end)
+            rows = story_table(store, end)
+            latest = store.scores_frame(end - timedelta(hours=1), end)
+            by_story = {r.story: r for r in latest.itertuples()}
+            for row in rows:
+                scored = by_story.get(row["slug"])
+                row["score"] = round(float(scored.score), 2) if scored is not None else None
+                row["level"] = str(scored.level) if scored is not None else None
             where = store.engine.url.render_as_string(hide_password=True)
         finally:
             store.close()
@@ -122,6 +131,7 @@ def run_demo(
         "articles_published": len(cycle.articles),
         "fetches": fetched,
         "new_mentions": new,
+        "scores": noise.scores,
         "http_requests": server.requests,
         "seconds": round(time.monotonic() - started, 1),
         "stories": rows,
@@ -175,18 +185,19 @@ def story_table(store: Store, now: datetime) -> list[dict[str, Any]]:
 
 
 def _print_summary(console: Console, summary: dict[str, Any]) -> None:
-    table = Table(title=f"Demo news cycle after {summary['hours']} simulated hours")
-    for column in ("story", "title"):
-        table.add_column(column)
-    for column in ("mentions", "outlets", "last 24h"):
+    table = Table(title=f"Demo news cycle after {summary['hours']} simulated hours (loudest first)")
+    table.add_column("story")
+    for column in ("mentions", "outlets", "last 24h", "noise"):
         table.add_column(column, justify="right")
-    for row in summary["stories"]:
+    table.add_column("level")
+    for row in sorted(summary["stories"], key=lambda r: -(r["score"] or 0)):
         table.add_row(
             row["slug"],
-            row["title"],
             str(row["mentions"]),
             str(row["outlets"]),
             str(row["last_24h"]),
+            f"{row['score']:.0f}" if row["score"] is not None else "-",
+            row["level"] or "-",
         )
     console.print(table)
     console.print(

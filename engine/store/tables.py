@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -205,6 +207,22 @@ story_hourly = Table(
     Column("mentions", Integer, nullable=False),
     Column("outlets", Integer, nullable=False),
     Column("engagement", Float, nullable=False, server_default="0"),
+    *(
+        Column(f"mentions_{kind}", Integer, nullable=False, server_default="0")
+        for kind in ("rss", "atom", "reddit", "hackernews", "mastodon")
+    ),
+)
+
+# Collection health per hour: sources due, fetched, failed; mentions collected; the flag.
+collection_health = Table(
+    "collection_health",
+    metadata,
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("due", Integer, nullable=False),
+    Column("fetched", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("collected", Integer, nullable=False),
+    Column("unhealthy", Boolean, nullable=False),
 )
 
 noise_scores = Table(
@@ -215,6 +233,8 @@ noise_scores = Table(
     Column("score", Float, nullable=False),
     Column("level", String(16), nullable=False),
     Column("components", JSON, nullable=False),
+    Column("unhealthy", Boolean, nullable=False, server_default=false()),
+    Column("mention_ids", JSON),  # the mentions that drove the score (its last hours)
 )
 
 forecasts = Table(

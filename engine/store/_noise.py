@@ -1,0 +1,206 @@
+"""The noise-level stages' reads and writes, as pandas frames in the columns of engine.schema."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import and_, delete, func, select, type_coerce
+
+from engine.schema import (
+    ENGAGEMENT,
+    GROUP,
+    HOUR,
+    KIND,
+    MENTION,
+    OUTLET,
+    STORY,
+    WHEN,
+)
+from engine.store._base import StoreBase
+from engine.store.tables import (
+    UTCDateTime,
+    collection_health,
+    fetches,
+    mentions,
+    noise_scores,
+    sources,
+    stories,
+    story_hourly,
+    story_mentions,
+)
+
+_KINDS = ("rss", "atom", "reddit", "hackernews", "mastodon")
+
+
+def _frame(rows: Sequence[Any], columns: Sequence[str], times: Sequence[str] = ()) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=list(columns))
+    for column in times:
+        frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
+    return frame
+
+
+def _py(value: Any) -> Any:
+    """A pandas/numpy scalar as the plain Python value the driver expects."""
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value
+
+
+class NoiseMixin(StoreBase):
+    def story_ids(self) -> dict[str, int]:
+        with self.reading() as conn:
+            return dict(conn.execute(select(stories.c.slug, stories.c.id)).all())
+
+    def mention_frame(self, since: datetime, until: datetime) -> pd.DataFrame:
+        """One row per (story, mention) published (else first seen) in [since, until)."""
+        when = type_coerce(
+            func.coalesce(mentions.c.published_at, mentions.c.fetched_at), UTCDateTime
+        )
+        query = (
+            select(
+                stories.c.slug,
+                mentions.c.id,
+                func.coalesce(mentions.c.group_id, mentions.c.id),
+                mentions.c.kind,
+                func.coalesce(mentions.c.outlet, ""),
+                when,
+                func.coalesce(mentions.c.score, 0) + func.coalesce(mentions.c.comments, 0),
+            )
+            .select_from(story_mentions.join(stories).join(mentions))
+            .where(when >= since, when < until)
+        )
+        with self.reading() as conn:
+            rows = conn.execute(query).all()
+        frame = _frame(rows, (STORY, MENTION, GROUP, KIND, OUTLET, WHEN, ENGAGEMENT), (WHEN,))
+        frame[ENGAGEMENT] = frame[ENGAGEMENT].astype("float64")
+        return frame
+
+    def health_inputs(
+        self, since: datetime, until: datetime
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(fetches, collected mentions, sources) frames for engine.aggregate.collection_health."""
+        with self.reading() as conn:
+            fetch_rows = conn.execute(
+                select(fetches.c.source_id, fetches.c.started_at, fetches.c.outcome).where(
+                    fetches.c.started_at >= since, fetches.c.started_at < until
+                )
+            ).all()
+            collected = conn.execute(
+                select(mentions.c.id, mentions.c.fetched_at).where(
+                    mentions.c.fetched_at >= since, mentions.c.fetched_at < until
+                )
+            ).all()
+            source_rows = conn.execute(
+                select(sources.c.id, sources.c.next_due_at, sources.c.disabled_at)
+            ).all()
+        return (
+            _frame(fetch_rows, ("source_id", "started_at", "outcome"), ("started_at",)),
+            _frame(collected, (MENTION, "fetched_at"), ("fetched_at",)),
+            _frame(
+                source_rows,
+                ("source_id", "next_due_at", "disabled_at"),
+                ("next_due_at", "disabled_at"),
+            ),
+        )
+
+    def write_hourly(self, hourly: pd.DataFrame, since: datetime, until: datetime) -> int:
+        """Replace the stored hourly rows of [since, until) by ``hourly``'s."""
+        ids = self.story_ids()
+        columns = [c for c in hourly.columns if c not in (STORY, HOUR)]
+        rows = [
+            {
+                "story_id": ids[story],
+                "hour": _py(hour),
+                **{c: _py(v) for c, v in zip(columns, values, strict=True)},
+            }
+            for story, hour, *values in hourly[[STORY, HOUR, *columns]].itertuples(index=False)
+            if story in ids
+        ]
+        with self.transaction() as conn:
+            conn.execute(
+                delete(story_hourly).where(
+                    story_hourly.c.hour >= since, story_hourly.c.hour < until
+                )
+            )
+            if rows:
+                conn.execute(story_hourly.insert(), rows)
+        return len(rows)
+
+    def write_health(self, health: pd.DataFrame, since: datetime, until: datetime) -> None:
+        rows = [
+            {c: _py(v) for c, v in zip(health.columns, values, strict=True)}
+            for values in health.itertuples(index=False)
+        ]
+        with self.transaction() as conn:
+            conn.execute(
+                delete(collection_health).where(
+                    collection_health.c.hour >= since, collection_health.c.hour < until
+                )
+            )
+            if rows:
+                conn.execute(collection_health.insert(), rows)
+
+    def write_scores(self, rows: list[dict[str, Any]], hours: Sequence[datetime]) -> None:
+        """Replace the scores of ``hours`` by ``rows`` (story slug, as_of, score, level, ...)."""
+        ids = self.story_ids()
+        records = [{**r, "story_id": ids[r.pop("story")]} for r in rows if r["story"] in ids]
+        with self.transaction() as conn:
+            if hours:
+                conn.execute(delete(noise_scores).where(noise_scores.c.as_of.in_(list(hours))))
+            if records:
+                conn.execute(noise_scores.insert(), records)
+
+    def hourly_frame(self, since: datetime, until: datetime) -> pd.DataFrame:
+        kinds = [story_hourly.c[f"mentions_{k}"] for k in _KINDS]
+        query = (
+            select(
+                stories.c.slug,
+                story_hourly.c.hour,
+                story_hourly.c.mentions,
+                story_hourly.c.outlets,
+                story_hourly.c.engagement,
+                *kinds,
+            )
+            .join(stories, stories.c.id == story_hourly.c.story_id)
+            .where(and_(story_hourly.c.hour >= since, story_hourly.c.hour < until))
+            .order_by(story_hourly.c.hour, stories.c.slug)
+        )
+        with self.reading() as conn:
+            rows = conn.execute(query).all()
+        names = [STORY, HOUR, "mentions", "outlets", ENGAGEMENT, *(f"mentions_{k}" for k in _KINDS)]
+        return _frame(rows, names, (HOUR,))
+
+    def health_frame(self, since: datetime, until: datetime) -> pd.DataFrame:
+        with self.reading() as conn:
+            rows = conn.execute(
+                select(collection_health)
+                .where(collection_health.c.hour >= since, collection_health.c.hour < until)
+                .order_by(collection_health.c.hour)
+            ).all()
+        return _frame(rows, [c.name for c in collection_health.columns], (HOUR,))
+
+    def scores_frame(self, since: datetime, until: datetime) -> pd.DataFrame:
+        query = (
+            select(
+                stories.c.slug,
+                noise_scores.c.as_of,
+                noise_scores.c.score,
+                noise_scores.c.level,
+                noise_scores.c.unhealthy,
+                noise_scores.c.components,
+                noise_scores.c.mention_ids,
+            )
+            .join(stories, stories.c.id == noise_scores.c.story_id)
+            .where(noise_scores.c.as_of >= since, noise_scores.c.as_of < until)
+            .order_by(noise_scores.c.as_of, stories.c.slug)
+        )
+        with self.reading() as conn:
+            rows = conn.execute(query).all()
+        return _frame(
+            rows,
+            (STORY, "as_of", "score", "level", "unhealthy", "components", "mention_ids"),
+            ("as_of",),
+        )
