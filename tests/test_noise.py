@@ -140,3 +140,31 @@ def test_score_command_json(demo_db: Path) -> None:
         env={"NOISECAST_DATABASE_URL": f"sqlite:///{demo_db}", "NOISECAST_CONFIG": ""},
     )
     assert result.exit_code == 1 and "no story 'nope'" in result.stderr
+
+
+def test_analysis_frames(demo_db: Path) -> None:
+    from engine import analysis
+
+    store = analysis.open_store(f"sqlite:///{demo_db}")
+    day2 = (DEMO_START + timedelta(hours=24), DEMO_START + timedelta(hours=48))
+    found = analysis.mentions(store, stories=["port-strike"], since=day2[0], until=day2[1])
+    assert set(found["story"]) == {"port-strike"} and len(found) > 10
+    assert found["when"].between(*day2, inclusive="left").all()
+    assert set(found["kind"]) <= {"rss", "atom"}
+    assert analysis.mentions(store, kinds=["reddit"]).empty
+    hourly = analysis.hourly(store, since=day2[0], until=day2[1])
+    assert len(hourly) == 5 * 24
+    kind_sum = hourly[[f"mentions_{k}" for k in analysis.KINDS]].sum(axis=1)
+    assert (hourly["mentions"] == kind_sum).all()
+    rss_only = analysis.hourly(store, since=day2[0], until=day2[1], kinds=["rss"])
+    assert (rss_only["mentions"] <= hourly["mentions"]).all()
+    assert "mentions_atom" not in rss_only
+    # Distinct mentions per hour count syndicated copies once: never more than the rows.
+    assert hourly.query("story == 'port-strike'")["mentions"].sum() <= len(found)
+    scored = analysis.scores(store, stories=["elden-flood"])
+    assert len(scored) == 72 and "volume_contribution" in scored
+    parts = scored[[f"{c}_contribution" for c in ("volume", "velocity", "breadth", "engagement")]]
+    assert (parts.sum(axis=1) - scored["score"]).abs().max() < 1e-6
+    health = analysis.sources_health(store, since=day2[0], until=day2[1])
+    assert len(health) == 24 and not health["unhealthy"].any()
+    store.close()

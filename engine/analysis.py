@@ -1,0 +1,144 @@
+"""DataFrames for analysts: the stored mentions, hourly aggregates, scores and collection
+health, filtered by story, time range and source kind. Read-only.
+
+    >>> from engine import analysis
+    >>> store = analysis.open_store("sqlite:///var/demo.db")
+    >>> analysis.scores(store, stories=["port-strike"]).plot(x="as_of", y="score")
+
+Every time column is timezone-aware UTC; ranges are ``[since, until)``; a filter left as None
+means "all". Column lists are in each function's docstring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pandas as pd
+from sqlalchemy import func, select, type_coerce
+
+from engine.config import load_settings
+from engine.score import COMPONENTS
+from engine.store import Store
+from engine.store.tables import UTCDateTime, sources, story_mentions
+from engine.store.tables import mentions as mentions_table
+from engine.store.tables import stories as stories_table
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FAR = datetime(9999, 1, 1, tzinfo=UTC)
+KINDS = ("rss", "atom", "reddit", "hackernews", "mastodon")
+
+
+def open_store(database_url: str | None = None, *, config: str | None = None) -> Store:
+    """The store of ``database_url``, else of the config file's ``[database] url``."""
+    if database_url:
+        return Store.from_url(database_url)
+    return Store.open(load_settings(config).database)
+
+
+def _range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    return since or _EPOCH, until or _FAR
+
+
+def _only(frame: pd.DataFrame, column: str, values: Sequence[str] | None) -> pd.DataFrame:
+    if values is None:
+        return frame
+    return frame[frame[column].isin(list(values))].reset_index(drop=True)
+
+
+def mentions(
+    store: Store,
+    *,
+    stories: Sequence[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    kinds: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One row per (story, mention): ``story, mention_id, group_id, kind, source, outlet, when,
+    title, url, score, comments`` (``when`` is the publication time, else first seen;
+    ``group_id`` is shared by syndicated copies)."""
+    start, end = _range(since, until)
+    when = type_coerce(
+        func.coalesce(mentions_table.c.published_at, mentions_table.c.fetched_at), UTCDateTime
+    )
+    query = (
+        select(
+            stories_table.c.slug.label("story"),
+            mentions_table.c.id.label("mention_id"),
+            func.coalesce(mentions_table.c.group_id, mentions_table.c.id).label("group_id"),
+            mentions_table.c.kind,
+            sources.c.name.label("source"),
+            mentions_table.c.outlet,
+            when.label("when"),
+            mentions_table.c.title,
+            mentions_table.c.url,
+            mentions_table.c.score,
+            mentions_table.c.comments,
+        )
+        .select_from(
+            story_mentions.join(stories_table)
+            .join(mentions_table)
+            .join(sources, sources.c.id == mentions_table.c.source_id)
+        )
+        .where(when >= start, when < end)
+        .order_by(when, mentions_table.c.id)
+    )
+    with store.reading() as conn:
+        rows = conn.execute(query).all()
+    columns = ["story", "mention_id", "group_id", "kind", "source", "outlet", "when", "title"]
+    frame = pd.DataFrame.from_records(
+        [tuple(r) for r in rows], columns=[*columns, "url", "score", "comments"]
+    )
+    frame["when"] = pd.to_datetime(frame["when"], utc=True)
+    return _only(_only(frame, "story", stories), "kind", kinds)
+
+
+def hourly(
+    store: Store,
+    *,
+    stories: Sequence[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    kinds: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One row per story and hour: ``story, hour, mentions`` (distinct, syndicated copies
+    once), ``outlets`` (distinct outlets and communities), ``engagement``, and
+    ``mentions_<kind>`` per source kind. With ``kinds``, ``mentions`` is the sum over those
+    kinds only and the other kinds' columns are dropped."""
+    frame = _only(store.hourly_frame(*_range(since, until)), "story", stories)
+    if kinds is not None:
+        keep = [f"mentions_{k}" for k in kinds]
+        frame = frame.drop(columns=[f"mentions_{k}" for k in KINDS if k not in kinds])
+        frame["mentions"] = frame[keep].sum(axis=1)
+    return frame
+
+
+def scores(
+    store: Store,
+    *,
+    stories: Sequence[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame:
+    """One row per story and hour scored: ``story, as_of, score`` (0-100), ``level``,
+    ``unhealthy`` (collection was unhealthy that hour), ``<component>_value``,
+    ``<component>_norm``, ``<component>_contribution`` for volume, velocity, breadth and
+    engagement (contributions sum to the score), and ``mention_ids`` (what drove it)."""
+    frame = _only(store.scores_frame(*_range(since, until)), "story", stories)
+    for component in COMPONENTS:
+        for key, suffix in (
+            ("value", "value"),
+            ("normalised", "norm"),
+            ("contribution", "contribution"),
+        ):
+            frame[f"{component}_{suffix}"] = [c[component][key] for c in frame["components"]]
+    return frame.drop(columns=["components"])
+
+
+def sources_health(
+    store: Store, *, since: datetime | None = None, until: datetime | None = None
+) -> pd.DataFrame:
+    """One row per hour: ``hour, due, fetched, failed`` (sources), ``collected`` (mentions
+    first fetched that hour, all stories), ``unhealthy`` (failed share above
+    ``scoring.unhealthy_failed_share``, or nothing fetched while something was due)."""
+    return store.health_frame(*_range(since, until))
