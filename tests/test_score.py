@@ -350,3 +350,16 @@ def test_the_editors_order(seed: int) -> None:
     assert s.loc[71, "slow-burn"] > s.loc[20, "slow-burn"]
     assert levels["noise"].isin(["Quiet", "Low"]).all()
     assert levels.loc[12, "spike"] in ("High", "Very high")
+
+
+def test_docs_scoring_carries_the_modules_definition() -> None:
+    """docs/scoring.md quotes engine/score.py's docstring: they cannot drift apart."""
+    from pathlib import Path
+
+    import engine.score
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scoring.md").read_text()
+    definition = engine.score.__doc__ or ""
+    steps = [line.strip() for line in definition.splitlines() if line.strip()[:2] in ("1.", "6.")]
+    assert steps and all(step in doc for step in steps)
+    assert "img/demo-scores.png" in doc
