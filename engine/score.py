@@ -278,33 +278,101 @@ _SLOT = {name: i for i, name in enumerate(OUTPUT_FLOATS)}
 def _score_grid(
     grids: list[Array], cols: npt.NDArray[np.int64], params: ScoreParams, out: Array
 ) -> None:
-    """Fill ``out[slot, target, story]`` (see OUTPUT_FLOATS) in place, few temporaries."""
-    slot = {name: out[i] for name, i in _SLOT.items()}
-    mentions, outlets, engagement = grids
+    """Fill ``out[slot, target, story]`` (see OUTPUT_FLOATS) in place, few temporaries.
+
+    Works in blocks of a few target hours so that every temporary stays in cache and each
+    output value is written once; the recursion keeps only the last ``memory_hours`` + block
+    hours of each smoothed series (a ring), never a whole (hours x stories) copy.
+    """
     k = params.memory_hours
-    refs = []
-    boxes = []
-    for grid, floor in zip(grids, params.reference_floor, strict=True):
+    cums = []
+    for grid in grids:
         cum = np.zeros((grid.shape[0] + 1, grid.shape[1]))
         np.cumsum(grid, axis=0, out=cum[1:])
-        refs.append(_reference(cum, cols, params.window_hours, params.reference_quantile, floor))
-        boxes.append(_window_sums(cum, cols + 1, k))
-        del cum
-    ref_m, ref_o, ref_e = (r[:, None] for r in refs)
+        cums.append(cum)
+    refs = [
+        _reference(cum, cols, params.window_hours, params.reference_quantile, floor)
+        for cum, floor in zip(cums, params.reference_floor, strict=True)
+    ]
+    n_stories = out.shape[2]
+    block = max(1, _BLOCK_CELLS // max(n_stories, 1))
     direct = len(cols) <= k
-    work = None if direct else np.empty_like(mentions)
-    for grid, box, half_life, dest in (
-        (mentions, boxes[0], params.half_life_hours, slot["volume_value"]),
-        (outlets, boxes[1], params.half_life_hours, slot["breadth_value"]),
-        (engagement, boxes[2], params.half_life_hours, slot["engagement_value"]),
-        (mentions, boxes[0], params.fast_half_life_hours, slot["velocity_value"]),
-        (mentions, boxes[0], params.slow_half_life_hours, slot["velocity_norm"]),
-    ):
-        if work is None:
-            _smooth_at(grid, cols, half_life, k, dest)
+    series = (  # (input grid, half-life, output slot holding the smoothed value)
+        (0, params.half_life_hours, _SLOT["volume_value"]),
+        (1, params.half_life_hours, _SLOT["breadth_value"]),
+        (2, params.half_life_hours, _SLOT["engagement_value"]),
+        (0, params.fast_half_life_hours, _SLOT["velocity_value"]),
+        (0, params.slow_half_life_hours, _SLOT["velocity_norm"]),
+    )
+    kernels = [_kernel(half_life, k) for _, half_life, _ in series]
+    ring_rows = k + block
+    rings = None if direct else np.zeros((len(series), ring_rows, n_stories))
+    done = 0  # grid rows already run through the recursion
+    for lo in range(0, len(cols), block):
+        hi = min(lo + block, len(cols))
+        part = cols[lo:hi]
+        dest = out[:, lo:hi]
+        if rings is None:
+            for (g, half_life, slot), _ in zip(series, kernels, strict=True):
+                _smooth_at(grids[g], part, half_life, k, dest[slot])
         else:
-            _smooth_all(grid, box, cols, half_life, k, work, dest)
-    del work, boxes
+            done = _advance(grids, series, kernels, rings, done, int(part[-1]) + 1)
+            for (g, _, slot), (_, a_k, total), ring in zip(series, kernels, rings, strict=True):
+                _finish_smooth(cums[g], ring, part, k, a_k, total, dest[slot])
+        _combine(dest, [r[lo:hi, None] for r in refs], params)
+
+
+_BLOCK_CELLS = 40_000  # story-hours per block: temporaries of ~320 KB stay in cache
+
+
+def _advance(
+    grids: list[Array],
+    series: tuple[tuple[int, float, int], ...],
+    kernels: list[tuple[float, float, float]],
+    rings: Array,
+    done: int,
+    until: int,
+) -> int:
+    """Run ``E(t) = a E(t-1) + x(t)`` for grid rows [done, until) into the rings."""
+    ring_rows = rings.shape[1]
+    for t in range(done, until):
+        row = t % ring_rows
+        prev = (t - 1) % ring_rows
+        for i, ((g, _, _), (a, _, _)) in enumerate(zip(series, kernels, strict=True)):
+            if t == 0:
+                rings[i, row] = grids[g][0]
+            else:
+                np.multiply(rings[i, prev], a, out=rings[i, row])
+                rings[i, row] += grids[g][t]
+    return max(done, until)
+
+
+def _finish_smooth(
+    cum: Array,
+    ring: Array,
+    part: npt.NDArray[np.int64],
+    memory: int,
+    a_k: float,
+    total: float,
+    dest: Array,
+) -> None:
+    """The tapered kernel at ``part``: E(t) - a^K E(t-K) - a^K box(t), from the ring."""
+    ring_rows = ring.shape[0]
+    box = _window_sums(cum, part + 1, memory)
+    np.multiply(box, -a_k, out=dest)
+    dest += ring[part % ring_rows]
+    late = part >= memory
+    if late.any():
+        first = int(np.argmax(late))
+        dest[first:] -= a_k * ring[(part[first:] - memory) % ring_rows]
+    np.maximum(dest, 0.0, out=dest)
+    dest *= 1.0 / total
+
+
+def _combine(dest: Array, refs: list[Array], params: ScoreParams) -> None:
+    """From the smoothed values in ``dest`` (a block of ``out``): norms, contributions, score."""
+    slot = {name: dest[i] for name, i in _SLOT.items()}
+    ref_m, ref_o, ref_e = refs
 
     fast, slow = slot["velocity_value"], slot["velocity_norm"]
     prior = params.velocity_prior * ref_m
@@ -352,9 +420,13 @@ def _reference(
     ref = np.full(len(cols), floor)
     have = count > 0
     if cum.shape[1] and have.any():
-        sums = _window_sums(cum, cols[have], window)
-        level = np.quantile(sums, quantile, axis=1) / count[have]
-        ref[have] = np.maximum(level, floor)
+        rows = np.flatnonzero(have)
+        block = max(1, _BLOCK_CELLS // cum.shape[1])
+        for lo in range(0, len(rows), block):
+            some = rows[lo : lo + block]
+            sums = _window_sums(cum, cols[some], window)  # a fresh array: partition in place
+            level = np.quantile(sums, quantile, axis=1, overwrite_input=True) / count[some]
+            ref[some] = np.maximum(level, floor)
     return ref
 
 
@@ -363,34 +435,6 @@ def _kernel(half_life: float, memory: int) -> tuple[float, float, float]:
     a_k = a**memory
     total = (1.0 - a_k) / (1.0 - a) - memory * a_k
     return a, a_k, total
-
-
-def _smooth_all(
-    grid: Array,
-    box: Array,
-    cols: npt.NDArray[np.int64],
-    half_life: float,
-    memory: int,
-    work: Array,
-    dest: Array,
-) -> None:
-    """The tapered kernel at ``cols``, recursively: E(t) - a^K E(t-K) - a^K box(t).
-
-    ``E(t) = a E(t-1) + x(t)`` is one vectorised step per hour across all stories.
-    """
-    a, a_k, total = _kernel(half_life, memory)
-    work[0] = grid[0]
-    for t in range(1, grid.shape[0]):
-        np.multiply(work[t - 1], a, out=work[t])
-        work[t] += grid[t]
-    np.multiply(box, -a_k, out=dest)
-    dest += work[_rows(cols)]
-    late = cols >= memory
-    if late.any():
-        first = int(np.argmax(late))
-        dest[first:] -= a_k * work[_rows(cols[first:] - memory)]
-    np.maximum(dest, 0.0, out=dest)
-    dest *= 1.0 / total
 
 
 def _smooth_at(
@@ -491,16 +535,37 @@ def _frame(
     out: Array,
     params: ScoreParams,
 ) -> pd.DataFrame:
+    """The result frame, built once from ``out`` without copying its float columns."""
     n_stories, n_hours = len(stories), len(targets)
     floats = out.reshape(len(OUTPUT_FLOATS), n_hours * n_stories)
-    frame = pd.DataFrame(floats.T, columns=list(OUTPUT_FLOATS), copy=False)
-    codes = np.tile(np.arange(n_stories, dtype=np.int32), n_hours)
-    frame.insert(0, STORY, pd.Categorical.from_codes(codes, categories=stories, validate=False))
+    codes = np.empty((n_hours, n_stories), dtype=np.int32)
+    codes[:] = np.arange(n_stories, dtype=np.int32)
     hours = pd.DatetimeIndex(pd.to_datetime(targets * _SECONDS_PER_HOUR, unit="s", utc=True))
-    frame.insert(1, AS_OF, hours.repeat(n_stories))
-    frame.insert(3, LEVEL, level_of(floats[_SLOT[SCORE]], params.thresholds))
-    frame.insert(4, UNHEALTHY, np.repeat(unhealthy, n_stories))
-    return frame
+    stamps = np.empty((n_hours, n_stories), dtype=hours.asi8.dtype)
+    stamps[:] = hours.asi8[:, None]
+    flags = np.empty((n_hours, n_stories), dtype=bool)
+    flags[:] = unhealthy[:, None]
+    columns: dict[str, Any] = {
+        STORY: pd.Categorical.from_codes(codes.ravel(), categories=stories, validate=False),
+        AS_OF: pd.DatetimeIndex(stamps.ravel().view(hours.dtype.base), copy=False).tz_localize(
+            "UTC"
+        ),
+        SCORE: floats[_SLOT[SCORE]],
+        LEVEL: _levels_fast(floats[_SLOT[SCORE]], params.thresholds),
+        UNHEALTHY: flags.ravel(),
+    }
+    for name in OUTPUT_FLOATS[1:]:
+        columns[name] = floats[_SLOT[name]]
+    return pd.DataFrame(columns, copy=False)
+
+
+def _levels_fast(scores: Array, thresholds: Sequence[float]) -> pd.Categorical:
+    """:func:`level_of` by counting thresholds at or below each score (NaN counts all, as in
+    ``searchsorted``); four comparisons beat a binary search per score."""
+    codes = np.zeros(len(scores), dtype=np.int8)
+    for threshold in thresholds:
+        codes += ~(scores < threshold)
+    return pd.Categorical.from_codes(codes, dtype=LEVEL_DTYPE, validate=False)
 
 
 def _empty_result() -> pd.DataFrame:
