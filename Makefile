@@ -29,6 +29,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/parse_bench.py
 	$(BIN)/python bench/match_bench.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/score.py
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
