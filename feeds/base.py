@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from feeds.http import FetchResult, PoliteFetcher
+from feeds.http import FetchRequest, FetchResult, PoliteFetcher
 from feeds.mention import Mention
 
 
@@ -73,6 +73,19 @@ class Cursor:
     last_modified: str | None = None
     body_hash: str | None = None
     state: Mapping[str, Any] = field(default_factory=dict)
+
+
+def conditional_request(
+    url: str, cursor: Cursor, extra_headers: tuple[tuple[str, str], ...] = ()
+) -> FetchRequest:
+    """A GET of ``url`` that sends the validators this task's cursor kept."""
+    return FetchRequest(
+        url=url,
+        etag=cursor.etag,
+        last_modified=cursor.last_modified,
+        body_hash=cursor.body_hash,
+        extra_headers=extra_headers,
+    )
 
 
 @dataclass(frozen=True, slots=True)

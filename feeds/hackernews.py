@@ -27,8 +27,7 @@ from urllib.parse import urlencode
 from pydantic import BaseModel, ConfigDict, Field
 
 from feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
-from feeds.http import FetchRequest
-from feeds.jsonapi import as_int, as_text, as_time, read_json
+from feeds.jsonapi import as_int, as_text, as_time, harvest_json
 from feeds.mention import Mention
 from feeds.parse import SUMMARY_LIMIT, _plain_text
 from feeds.registry import register
@@ -39,7 +38,6 @@ log = logging.getLogger("noisecast.feeds.hackernews")
 
 ITEM_URL = "https://news.ycombinator.com/item?id={}"
 OUTLET = "news.ycombinator.com"
-ACCEPT_JSON = (("Accept", "application/json"),)
 
 
 class HackerNewsOptions(BaseModel):
@@ -165,18 +163,4 @@ class HackerNewsCollector:
         options: HackerNewsOptions = ctx.source.options
         since = ctx.now - timedelta(hours=options.lookback_hours)
         window = urlencode({"numericFilters": f"created_at_i>{int(since.timestamp())}"})
-        request = FetchRequest(
-            url=f"{task.url}&{window}",
-            etag=ctx.cursor.etag,
-            last_modified=ctx.cursor.last_modified,
-            body_hash=ctx.cursor.body_hash,
-            extra_headers=ACCEPT_JSON,
-        )
-        result = await ctx.fetcher.fetch(request)
-        if result.content is None:
-            return Harvest(task, result)
-        document, error = read_json(result.content)
-        if error is not None:
-            return Harvest(task, result, parser="json", parse_error=error)
-        found, error = read_hits(document)
-        return Harvest(task, result, found, parser="json", parse_error=error)
+        return await harvest_json(task, ctx, f"{task.url}&{window}", read_hits)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from feeds.base import Harvest, HarvestContext, Task, conditional_request
+from feeds.mention import Mention
+
+ACCEPT_JSON = (("Accept", "application/json"),)
 
 
 def read_json(content: bytes) -> tuple[Any, str | None]:
@@ -36,3 +42,21 @@ def as_time(value: object) -> datetime | None:
     except ValueError:
         return None
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+async def harvest_json(
+    task: Task,
+    ctx: HarvestContext,
+    url: str,
+    read: Callable[[Any], tuple[Sequence[Mention], str | None]],
+) -> Harvest:
+    """Fetch ``url`` politely (with the task's validators) and read its JSON with ``read``;
+    content that is not JSON, or not of the expected shape, becomes the harvest's parse error."""
+    result = await ctx.fetcher.fetch(conditional_request(url, ctx.cursor, ACCEPT_JSON))
+    if result.content is None:
+        return Harvest(task, result)
+    document, error = read_json(result.content)
+    if error is not None:
+        return Harvest(task, result, parser="json", parse_error=error)
+    found, error = read(document)
+    return Harvest(task, result, found, parser="json", parse_error=error)

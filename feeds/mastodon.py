@@ -25,8 +25,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
-from feeds.http import FetchRequest
-from feeds.jsonapi import as_int, as_text, as_time, read_json
+from feeds.jsonapi import as_int, as_text, as_time, harvest_json
 from feeds.mention import Mention
 from feeds.parse import SUMMARY_LIMIT, _plain_text
 from feeds.registry import register
@@ -34,7 +33,6 @@ from feeds.searchterms import positive_terms
 from feeds.urls import canonical_url, outlet_host
 
 TITLE_LIMIT = 200
-ACCEPT_JSON = (("Accept", "application/json"),)
 _HASHTAG = re.compile(r"\w+")  # letters, digits and underscores, in any script
 MIN_WORD = 3
 
@@ -206,18 +204,4 @@ class MastodonCollector:
         ]
 
     async def harvest(self, task: Task, ctx: HarvestContext) -> Harvest:
-        request = FetchRequest(
-            url=task.url,
-            etag=ctx.cursor.etag,
-            last_modified=ctx.cursor.last_modified,
-            body_hash=ctx.cursor.body_hash,
-            extra_headers=ACCEPT_JSON,
-        )
-        result = await ctx.fetcher.fetch(request)
-        if result.content is None:
-            return Harvest(task, result)
-        document, error = read_json(result.content)
-        if error is not None:
-            return Harvest(task, result, parser="json", parse_error=error)
-        found, error = read_statuses(document)
-        return Harvest(task, result, found, parser="json", parse_error=error)
+        return await harvest_json(task, ctx, task.url, read_statuses)

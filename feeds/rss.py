@@ -15,8 +15,15 @@ from collections.abc import Sequence
 from typing import ClassVar
 from urllib.parse import quote_plus
 
-from feeds.base import Harvest, HarvestContext, NoOptions, SourceInfo, StoryInfo, Task
-from feeds.http import FetchRequest
+from feeds.base import (
+    Harvest,
+    HarvestContext,
+    NoOptions,
+    SourceInfo,
+    StoryInfo,
+    Task,
+    conditional_request,
+)
 from feeds.mention import Mention
 from feeds.parse import FeedEntry, ParsedFeed, parse_feed
 from feeds.registry import register
@@ -90,13 +97,7 @@ class FeedCollector:
         ]
 
     async def harvest(self, task: Task, ctx: HarvestContext) -> Harvest:
-        request = FetchRequest(
-            url=task.url,
-            etag=ctx.cursor.etag,
-            last_modified=ctx.cursor.last_modified,
-            body_hash=ctx.cursor.body_hash,
-        )
-        result = await ctx.fetcher.fetch(request)
+        result = await ctx.fetcher.fetch(conditional_request(task.url, ctx.cursor))
         if result.content is None:
             return Harvest(task, result)
         found, parsed = read_feed(result.content, url=result.url, content_type=result.content_type)
