@@ -7,7 +7,6 @@ _highlightResult; nbHits, page, nbPages, hitsPerPage, params). Time is injected:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -19,15 +18,14 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 from werkzeug import Request, Response
 
-from engine.collect import collect, politeness
+from engine.collect import collect
 from engine.store import Store
 from engine.store.tables import fetches, mention_engagement, mentions, stories, story_mentions
-from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
+from feeds.base import Harvest, SourceInfo, Task
 from feeds.hackernews import HackerNewsCollector, HackerNewsOptions, alternatives
-from feeds.http import PoliteFetcher
 from feeds.mention import Mention
 from feeds.registry import collector_class
-from feeds.searchterms import search_text
+from tests.collectors import run_harvest, source_info, story_info
 from tests.conftest import T0, fast_collector
 
 HOUR = timedelta(hours=1)
@@ -140,22 +138,14 @@ def page(hits: list[dict[str, Any]], query: str) -> bytes:
 
 
 def source(url: str, **options: Any) -> SourceInfo:
-    return SourceInfo(
-        id=1, kind="hackernews", name="hn", url=url, options=HackerNewsOptions(**options)
-    )
+    return source_info("hackernews", url, "hn", **options)
 
 
-def story(slug: str, query: str) -> StoryInfo:
-    return StoryInfo(slug=slug, title=slug, query=query, search=search_text(query))
+story = story_info
 
 
 def harvest(task: Task, src: SourceInfo, now: datetime = T0) -> Harvest:
-    async def run() -> Harvest:
-        async with PoliteFetcher(politeness(fast_collector())) as fetcher:
-            ctx = HarvestContext(fetcher, src, Cursor(), now)
-            return await HackerNewsCollector().harvest(task, ctx)
-
-    return asyncio.run(run())
+    return run_harvest(task, src, now)
 
 
 def one_task(server: HTTPServer, query: str = "dockworkers") -> tuple[Task, SourceInfo]:

@@ -6,7 +6,6 @@ spoiler_text, account, counts, card, reblog, tags, ...). Time is injected: ``now
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from datetime import UTC, datetime, timedelta
@@ -17,11 +16,10 @@ from pydantic import ValidationError
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
-from engine.collect import collect, politeness
+from engine.collect import collect
 from engine.store import Store
 from engine.store.tables import fetches, mention_engagement, mentions, stories, story_mentions
-from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
-from feeds.http import PoliteFetcher
+from feeds.base import Harvest, SourceInfo, Task
 from feeds.mastodon import (
     MastodonCollector,
     MastodonOptions,
@@ -31,7 +29,7 @@ from feeds.mastodon import (
 )
 from feeds.mention import Mention
 from feeds.registry import collector_class
-from feeds.searchterms import search_text
+from tests.collectors import run_harvest, source_info, story_info
 from tests.conftest import T0, fast_collector
 
 HOUR = timedelta(hours=1)
@@ -192,20 +190,14 @@ def body(statuses: list[dict[str, Any]]) -> bytes:
 
 
 def source(url: str, **options: Any) -> SourceInfo:
-    return SourceInfo(id=1, kind="mastodon", name="m", url=url, options=MastodonOptions(**options))
+    return source_info("mastodon", url, "m", **options)
 
 
-def story(slug: str, query: str) -> StoryInfo:
-    return StoryInfo(slug=slug, title=slug, query=query, search=search_text(query))
+story = story_info
 
 
-def harvest(task: Task, src: SourceInfo) -> Harvest:
-    async def run() -> Harvest:
-        async with PoliteFetcher(politeness(fast_collector())) as fetcher:
-            ctx = HarvestContext(fetcher, src, Cursor(), T0)
-            return await MastodonCollector().harvest(task, ctx)
-
-    return asyncio.run(run())
+def harvest(task: Task, src: SourceInfo, now: datetime = T0) -> Harvest:
+    return run_harvest(task, src, now)
 
 
 def one_task(
