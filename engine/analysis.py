@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import func, select, type_coerce
+from sqlalchemy import func, select
 
 from engine.config import load_settings
 from engine.score import COMPONENTS
 from engine.store import Store
-from engine.store.tables import UTCDateTime, sources, story_mentions
+from engine.store.tables import mention_time, sources, story_mentions
 from engine.store.tables import mentions as mentions_table
 from engine.store.tables import stories as stories_table
 
@@ -58,9 +58,7 @@ def mentions(
     title, url, score, comments`` (``when`` is the publication time, else first seen;
     ``group_id`` is shared by syndicated copies)."""
     start, end = _range(since, until)
-    when = type_coerce(
-        func.coalesce(mentions_table.c.published_at, mentions_table.c.fetched_at), UTCDateTime
-    )
+    when = mention_time()
     query = (
         select(
             stories_table.c.slug.label("story"),

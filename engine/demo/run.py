@@ -30,7 +30,7 @@ from engine.demo.cycle import NewsCycle, generate_cycle
 from engine.demo.server import DemoFeedServer
 from engine.noise import update_noise
 from engine.store import Store
-from engine.store.tables import mentions, sources, stories, story_mentions
+from engine.store.tables import mention_time, mentions, sources, stories, story_mentions
 
 DEMO_START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 
@@ -162,7 +162,7 @@ def _rewind(store: Store, start: datetime) -> None:
 def story_table(store: Store, now: datetime) -> list[dict[str, Any]]:
     """Per story: mentions so far, distinct outlets, mentions in the last 24 hours."""
     day_ago = now - timedelta(hours=24)
-    seen = func.coalesce(mentions.c.published_at, mentions.c.fetched_at)
+    seen = mention_time()
     query = (
         select(
             stories.c.slug,

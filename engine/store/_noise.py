@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, delete, func, select, type_coerce
+from sqlalchemy import and_, delete, func, select
 
 from engine.schema import (
     ENGAGEMENT,
@@ -21,9 +21,9 @@ from engine.schema import (
 )
 from engine.store._base import StoreBase
 from engine.store.tables import (
-    UTCDateTime,
     collection_health,
     fetches,
+    mention_time,
     mentions,
     noise_scores,
     sources,
@@ -56,9 +56,7 @@ class NoiseMixin(StoreBase):
 
     def mention_frame(self, since: datetime, until: datetime) -> pd.DataFrame:
         """One row per (story, mention) published (else first seen) in [since, until)."""
-        when = type_coerce(
-            func.coalesce(mentions.c.published_at, mentions.c.fetched_at), UTCDateTime
-        )
+        when = mention_time()
         query = (
             select(
                 stories.c.slug,
@@ -106,6 +104,15 @@ class NoiseMixin(StoreBase):
             ),
         )
 
+    def _replace_hours(
+        self, table: Any, since: datetime, until: datetime, rows: list[dict[str, Any]]
+    ) -> None:
+        """Make ``rows`` the table's rows for the hours of [since, until), in one transaction."""
+        with self.transaction() as conn:
+            conn.execute(delete(table).where(table.c.hour >= since, table.c.hour < until))
+            if rows:
+                conn.execute(table.insert(), rows)
+
     def write_hourly(self, hourly: pd.DataFrame, since: datetime, until: datetime) -> int:
         """Replace the stored hourly rows of [since, until) by ``hourly``'s."""
         ids = self.story_ids()
@@ -119,14 +126,7 @@ class NoiseMixin(StoreBase):
             for story, hour, *values in hourly[[STORY, HOUR, *columns]].itertuples(index=False)
             if story in ids
         ]
-        with self.transaction() as conn:
-            conn.execute(
-                delete(story_hourly).where(
-                    story_hourly.c.hour >= since, story_hourly.c.hour < until
-                )
-            )
-            if rows:
-                conn.execute(story_hourly.insert(), rows)
+        self._replace_hours(story_hourly, since, until, rows)
         return len(rows)
 
     def write_health(self, health: pd.DataFrame, since: datetime, until: datetime) -> None:
@@ -134,14 +134,7 @@ class NoiseMixin(StoreBase):
             {c: _py(v) for c, v in zip(health.columns, values, strict=True)}
             for values in health.itertuples(index=False)
         ]
-        with self.transaction() as conn:
-            conn.execute(
-                delete(collection_health).where(
-                    collection_health.c.hour >= since, collection_health.c.hour < until
-                )
-            )
-            if rows:
-                conn.execute(collection_health.insert(), rows)
+        self._replace_hours(collection_health, since, until, rows)
 
     def write_scores(self, rows: list[dict[str, Any]], hours: Sequence[datetime]) -> None:
         """Replace the scores of ``hours`` by ``rows`` (story slug, as_of, score, level, ...)."""

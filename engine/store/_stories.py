@@ -6,11 +6,11 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 
 from engine.errors import NoisecastError
 from engine.store._base import StoreBase
-from engine.store.tables import mentions, stories, story_mentions
+from engine.store.tables import mention_time, mentions, stories, story_mentions
 
 
 class StoryChange(NamedTuple):
@@ -73,7 +73,7 @@ class StoriesMixin(StoreBase):
     def mention_texts(self, since: datetime, *, batch: int = 2000) -> Iterator[list[Any]]:
         """(id, title, summary) of the mentions published (else first seen) since ``since``,
         in batches, oldest first."""
-        when = func.coalesce(mentions.c.published_at, mentions.c.fetched_at)
+        when = mention_time()
         query = (
             select(mentions.c.id, mentions.c.title, mentions.c.summary)
             .where(when >= since)
@@ -94,7 +94,7 @@ class StoriesMixin(StoreBase):
     ) -> tuple[int, int]:
         """Make the story's matches among mentions since ``since`` exactly ``matched``
         (mention id -> terms). Older matches are kept. Returns (added, removed)."""
-        when = func.coalesce(mentions.c.published_at, mentions.c.fetched_at)
+        when = mention_time()
         in_window = select(mentions.c.id).where(when >= since)
         with self.transaction() as conn:
             current = set(

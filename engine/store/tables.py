@@ -24,6 +24,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    type_coerce,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import false
@@ -303,3 +305,8 @@ job_runs = Table(
     Column("status", String(16), nullable=False),
     Column("detail", JSON),
 )
+
+
+def mention_time() -> Any:
+    """A mention's time: when it was published, else when we first saw it (aware UTC)."""
+    return type_coerce(func.coalesce(mentions.c.published_at, mentions.c.fetched_at), UTCDateTime)
