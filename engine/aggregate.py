@@ -139,9 +139,12 @@ def _utc_column(frame: pd.DataFrame, column: str, what: str) -> pd.Series:
     return values.dt.tz_convert("UTC").astype(HOUR_DTYPE)
 
 
-def _mention_rows(mentions: pd.DataFrame, what: str, kinds: Sequence[str]) -> pd.DataFrame:
+def _mention_rows(
+    mentions: pd.DataFrame, what: str, kinds: Sequence[str], *, unique: bool = True
+) -> pd.DataFrame:
     """The mention frame, checked and normalised: UTC ``when``, its ``hour``, a group for
-    every row, one row per (story, mention_id), sorted (so sums do not depend on input order)."""
+    every row, one row per (story, mention_id) unless ``unique`` is false, sorted (so sums do
+    not depend on input order)."""
     require_columns(mentions, MENTION_COLUMNS, what)
     rows = mentions.loc[:, list(MENTION_COLUMNS)].copy()
     rows[WHEN] = _utc_column(rows, WHEN, what)
@@ -155,7 +158,8 @@ def _mention_rows(mentions: pd.DataFrame, what: str, kinds: Sequence[str]) -> pd
     rows[GROUP] = rows[GROUP].fillna(rows[MENTION])  # an ungrouped mention is its own group
     rows[ENGAGEMENT] = pd.to_numeric(rows[ENGAGEMENT]).fillna(0).astype("float64")
     rows[HOUR] = rows[WHEN].dt.floor("h")
-    rows = rows.drop_duplicates([STORY, MENTION], keep="last")
+    if unique:
+        rows = rows.drop_duplicates([STORY, MENTION], keep="last")
     return rows.sort_values([STORY, WHEN, MENTION], kind="stable").reset_index(drop=True)
 
 
@@ -242,7 +246,7 @@ def touched_hours(changed: pd.DataFrame, group_rows: pd.DataFrame) -> pd.DataFra
     moves between two named hours. Returns a frame (story, hour), unique and sorted.
     """
     what = "changed"
-    moved = _mention_rows(changed, what, _kinds_of(changed))
+    moved = _mention_rows(changed, what, _kinds_of(changed), unique=False)  # old and new times
     others = _mention_rows(group_rows, "group_rows", _kinds_of(group_rows))
     pairs = moved[[STORY, GROUP]].drop_duplicates()
     others = others.merge(pairs, on=[STORY, GROUP])

@@ -102,13 +102,34 @@ def hourly(
     """One row per story and hour: ``story, hour, mentions`` (distinct, syndicated copies
     once), ``outlets`` (distinct outlets and communities), ``engagement``, and
     ``mentions_<kind>`` per source kind. With ``kinds``, ``mentions`` is the sum over those
-    kinds only and the other kinds' columns are dropped."""
-    frame = _only(store.hourly_frame(*_range(since, until)), "story", stories)
+    kinds only and the other kinds' columns are dropped.
+
+    Every story asked for (default: every story) has a row for every hour of the range, zeros
+    where nothing happened (the store keeps only hours with something). An open end of the
+    range is taken from the first or last stored hour."""
+    stored = store.hourly_frame(*_range(since, until))
+    frame = _with_zeros(stored, stories or [s["slug"] for s in store.list_stories()], since, until)
     if kinds is not None:
         keep = [f"mentions_{k}" for k in kinds]
         frame = frame.drop(columns=[f"mentions_{k}" for k in KINDS if k not in kinds])
         frame["mentions"] = frame[keep].sum(axis=1)
     return frame
+
+
+def _with_zeros(
+    stored: pd.DataFrame, stories: Sequence[str], since: datetime | None, until: datetime | None
+) -> pd.DataFrame:
+    stored = stored[stored["story"].isin(list(stories))]
+    if stored.empty and (since is None or until is None):
+        return stored.reset_index(drop=True)
+    first = pd.Timestamp(since).ceil("h") if since else stored["hour"].min()
+    stop = pd.Timestamp(until) if until else stored["hour"].max() + pd.Timedelta(hours=1)
+    hours = pd.date_range(first, stop, freq="h", inclusive="left")
+    keys = pd.MultiIndex.from_product(
+        [sorted(stories), hours.astype(stored["hour"].dtype)], names=["story", "hour"]
+    )
+    full = stored.set_index(["story", "hour"]).reindex(keys, fill_value=0).reset_index()
+    return full.sort_values(["hour", "story"], kind="stable").reset_index(drop=True)
 
 
 def scores(

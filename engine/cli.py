@@ -399,10 +399,16 @@ def status(app: App, as_json: bool) -> None:
     help="The hour to score (ISO time; default: the last completed hour).",
 )
 @click.option("--story", "slug", default=None, help="Only this story.")
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Recompute the hourly rows the score reads from the stored mentions, instead of "
+    "applying only the changes logged since the last run.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 @handle_errors
-def score(app: App, as_of: datetime | None, slug: str | None, as_json: bool) -> None:
+def score(app: App, as_of: datetime | None, slug: str | None, rebuild: bool, as_json: bool) -> None:
     """Score every active story's noise level (0-100) for an hour, and show it."""
     from engine.noise import floor_hour, score_table, update_noise
 
@@ -410,7 +416,9 @@ def score(app: App, as_of: datetime | None, slug: str | None, as_json: bool) -> 
     with app.store() as store:
         if slug:
             store.story_id(slug)  # a clear error for an unknown story
-        update_noise(store, app.settings, start=hour, end=hour + timedelta(hours=1))
+        update_noise(
+            store, app.settings, start=hour, end=hour + timedelta(hours=1), rebuild=rebuild
+        )
         rows = score_table(store, hour, slug=slug)
     if as_json:
         _print_json(rows)

@@ -1,11 +1,23 @@
 """The hourly noise update: aggregate -> collection health -> score, stored. Thin I/O around
 the pure stages (engine.aggregate, engine.score).
 
-``update_noise(store, settings, start=..., end=...)`` scores every story at every completed
-hour of ``[start, end)``. It recomputes the hourly aggregates and health of the hours the
-scores need (``lookback_hours`` before ``start``) from the stored mentions, so running it again,
-or after a crash, gives the same rows: it replaces, never adds. (The incremental path of
-engine.aggregate, recomputing only the hours new mentions touched, is not wired yet.)
+**Hourly rows, incrementally.** Every write that can alter a story's hourly row (a new match,
+a match dropped by rematching, a mention whose time, outlet or engagement changed) logs the
+(story, mention, time) in ``noise_changes``, in the transaction that makes the change.
+:func:`refresh_hourly` turns the log into the (story, hour) keys it touches
+(:func:`engine.aggregate.touched_hours`, which adds each syndicated group's first hour),
+recomputes only those from the stored mentions, and replaces their rows while deleting the log
+rows it applied, in one transaction: a crash leaves the log to be applied again, never a gap.
+Stored hourly rows are sparse: a (story, hour) without a row counts zero (the analysis API fills
+them). ``update_noise(..., rebuild=True)`` recomputes the whole window from the mentions instead;
+the two give identical rows (``tests/test_noise_incremental.py``).
+
+**Scores.** ``update_noise(store, settings, start=..., end=...)`` scores every active story at
+every completed hour of ``[start, end)`` from the stored hourly rows of the ``lookback_hours``
+before, and replaces the scores of those hours: running it again, or after a crash, gives the
+same rows. A score records what was known at the time it was computed: mentions that turn up
+later for an already scored hour change its hourly row, not its score, unless that hour is
+scored again.
 """
 
 from __future__ import annotations
@@ -17,9 +29,16 @@ from typing import Any, cast
 
 import pandas as pd
 
-from engine.aggregate import aggregate_hourly, collection_health, overdue_sources
+from engine.aggregate import (
+    aggregate_hourly,
+    collection_health,
+    overdue_sources,
+    rows_for_update,
+    touched_hours,
+    update_hourly,
+)
 from engine.config import Settings
-from engine.schema import GROUP, MENTION, STORY, WHEN
+from engine.schema import GROUP, HOUR, MENTION, MENTION_COLUMNS, STORY, WHEN
 from engine.score import COMPONENTS, ScoreParams, noise_level
 from engine.store import Store
 
@@ -27,6 +46,7 @@ log = logging.getLogger("noisecast.noise")
 
 DRIVER_HOURS = 6  # the mentions of the last hours that explain a score
 DRIVERS_MAX = 20
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,18 +63,55 @@ def floor_hour(when: datetime) -> datetime:
     return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def refresh_hourly(store: Store) -> int:
+    """Apply the change log to the stored hourly rows; returns how many keys were recomputed."""
+    changed, applied = store.pending_changes()
+    if not applied:
+        return 0
+    group_rows = store.group_frame(changed[[STORY, GROUP]].drop_duplicates())
+    touched = touched_hours(changed, group_rows)
+    first, last = touched[HOUR].min(), touched[HOUR].max()
+    in_hours = store.mention_frame(
+        first.to_pydatetime(),
+        (last + pd.Timedelta(hours=1)).to_pydatetime(),
+        stories_only=sorted(set(touched[STORY])),
+    )
+    candidates = pd.concat([in_hours, group_rows], ignore_index=True)
+    rows = rows_for_update(candidates, touched)
+    rows = pd.concat([rows, store.group_frame(rows[[STORY, GROUP]].drop_duplicates())])
+    fresh = update_hourly(_no_rows(), rows, touched)
+    store.replace_hourly_keys(fresh, touched, applied)
+    log.info(
+        "recomputed %d story-hours from %d logged changes",
+        len(touched),
+        len(applied),
+        extra={"job": "aggregate"},
+    )
+    return len(touched)
+
+
+def rebuild_hourly(store: Store, since: datetime, end: datetime) -> int:
+    """Recompute every story's hourly rows of ``[since, end)`` from the stored mentions."""
+    slugs = [s["slug"] for s in store.list_stories()]
+    # A day more of mentions places syndicated groups that began before ``since``.
+    mention_rows = store.mention_frame(since - timedelta(days=1), end)
+    hourly = aggregate_hourly(mention_rows, since, end, slugs)
+    return store.write_hourly(hourly, since, end)
+
+
 def update_noise(
-    store: Store, settings: Settings, *, start: datetime, end: datetime
+    store: Store, settings: Settings, *, start: datetime, end: datetime, rebuild: bool = False
 ) -> NoiseReport:
     """Score every active story at each whole hour of ``[start, end)`` and store the scores,
     with the hourly aggregates and collection health they rest on."""
     start, end = floor_hour(start), floor_hour(end)
     params = ScoreParams.from_settings(cast(Any, settings.scoring))  # frozen pydantic model
     since = start - timedelta(hours=params.lookback_hours)
+    refresh_hourly(store)
+    if rebuild:
+        rebuild_hourly(store, since, end)
     slugs = [s["slug"] for s in store.list_stories("active")]
-    # A day more of mentions places syndicated groups that began before ``since``.
-    mention_rows = store.mention_frame(since - timedelta(days=1), end)
-    hourly = aggregate_hourly(mention_rows, since, end, slugs)
+    hourly = _with_every_story(store.hourly_frame(since, end), slugs, since)
     fetch_rows, collected, source_rows = store.health_inputs(since, end)
     health = collection_health(
         fetch_rows,
@@ -66,9 +123,9 @@ def update_noise(
     )
     targets = list(pd.date_range(start, end, freq="h", inclusive="left"))
     scores = noise_level(hourly, health, params, hours=targets) if slugs and targets else None
-    store.write_hourly(hourly, since, end)
     store.write_health(health, since, end)
-    rows = _score_rows(scores, mention_rows) if scores is not None else []
+    recent = store.mention_frame(start - timedelta(hours=DRIVER_HOURS), end, stories_only=slugs)
+    rows = _score_rows(scores, recent) if scores is not None else []
     store.write_scores(rows, [t.to_pydatetime() for t in targets])
     report = NoiseReport(
         start, end, len(slugs), len(targets), len(rows), int(health["unhealthy"].sum())
@@ -81,6 +138,25 @@ def update_noise(
         extra={"job": "score"},
     )
     return report
+
+
+def _no_mentions() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(MENTION_COLUMNS))
+
+
+def _no_rows() -> pd.DataFrame:
+    return aggregate_hourly(_no_mentions(), _EPOCH, _EPOCH, [])
+
+
+def _with_every_story(hourly: pd.DataFrame, slugs: list[str], since: datetime) -> pd.DataFrame:
+    """The active stories' stored (sparse) hourly rows, plus a row of zeros at ``since`` for
+    each active story without any, so that every active story is scored."""
+    hourly = hourly[hourly[STORY].isin(slugs)]
+    quiet = sorted(set(slugs) - set(hourly[STORY]))
+    if not quiet:
+        return hourly.reset_index(drop=True)
+    zeros = aggregate_hourly(_no_mentions(), since, since + timedelta(hours=1), quiet)
+    return pd.concat([hourly, zeros.astype(hourly.dtypes.to_dict())], ignore_index=True)
 
 
 def _score_rows(scores: pd.DataFrame, mention_rows: pd.DataFrame) -> list[dict[str, Any]]:
@@ -118,7 +194,8 @@ def _drivers(
     out: dict[tuple[str, pd.Timestamp], list[int]] = {}
     if mention_rows.empty:
         return out
-    rows = mention_rows.sort_values(WHEN, ascending=False).drop_duplicates([STORY, GROUP])
+    rows = mention_rows.sort_values([WHEN, MENTION], ascending=False, kind="stable")
+    rows = rows.drop_duplicates([STORY, GROUP])
     by_story = {story: frame for story, frame in rows.groupby(STORY, sort=False)}
     for story, as_of in scores[[STORY, "as_of"]].itertuples(index=False):
         frame = by_story.get(str(story))

@@ -159,6 +159,17 @@ def test_removed_match_moves_the_group_to_its_next_copy() -> None:
     assert_frame_equal(updated, aggregate_hourly(after, T0, END, STORIES), check_exact=True)
 
 
+def test_a_mention_whose_time_moved_recomputes_its_old_and_new_hour() -> None:
+    before = frame([row(1, minutes=10), row(2, minutes=70)])
+    hourly = aggregate_hourly(before, T0, END, STORIES)
+    after = frame([row(1, minutes=310), row(2, minutes=70)])  # re-fetched with a new date
+    changed = pd.concat([before.iloc[[0]], after.iloc[[0]]])  # its old and its new row
+    touched = touched_hours(changed, after)
+    assert sorted(touched["hour"]) == [T0, T0 + timedelta(hours=5)]
+    updated = update_hourly(hourly, rows_for_update(after, touched), touched)
+    assert_frame_equal(updated, aggregate_hourly(after, T0, END, STORIES), check_exact=True)
+
+
 # --- properties --------------------------------------------------------------------------
 
 

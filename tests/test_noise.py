@@ -134,6 +134,13 @@ def test_score_command_json(demo_db: Path) -> None:
     assert set(rows[0]) >= {"story", "as_of", "score", "level", "components", "health"}
     assert set(rows[0]["components"]) == {"volume", "velocity", "breadth", "engagement"}
     assert rows[0]["health"]["unhealthy"] is False
+    rebuilt = CliRunner().invoke(
+        cli,
+        ["score", "--as-of", (END - timedelta(hours=1)).isoformat(), "--rebuild", "--json"],
+        env={"NOISECAST_DATABASE_URL": f"sqlite:///{demo_db}", "NOISECAST_CONFIG": ""},
+    )
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert json.loads(rebuilt.stdout) == rows  # the demo's incremental rows = a rebuild
     result = CliRunner().invoke(
         cli,
         ["score", "--story", "nope"],

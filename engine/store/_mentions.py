@@ -23,6 +23,7 @@ from engine.store.tables import (
     fetches,
     mention_engagement,
     mentions,
+    noise_changes,
     source_cursors,
     sources,
     stories,
@@ -74,6 +75,21 @@ _CURSOR_DEFAULTS: dict[str, Any] = {
     "body_hash": None,
     "state": None,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a known mention held before this collection, as far as the hourly rows care."""
+
+    score: int | None
+    comments: int | None
+    published_at: datetime | None
+    fetched_at: datetime
+    outlet: str | None
+
+    @property
+    def when(self) -> datetime:
+        return self.published_at or self.fetched_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +173,9 @@ class MentionsMixin(StoreBase):
             web_sources = {c.source_id for c in batch if c.kind in WEB_KINDS}
             web = {k: m for k, m in found.items() if k[0] in web_sources}
             self._group(conn, web, known, ids, headlines, batch, now)
+            before = self._pairs_of(conn, [ids[k] for k in known if k in ids])
             self._store_matches(conn, batch, ids, now)
+            self._log_changes(conn, found, known, ids, before, now)
             new_counts: list[int] = []
             fetch_rows: list[dict[str, Any]] = []
             cursor_rows: list[dict[str, Any]] = []
@@ -208,8 +226,8 @@ class MentionsMixin(StoreBase):
 
     def _known(
         self, conn: Connection, keys: list[tuple[int, str]]
-    ) -> dict[tuple[int, str], tuple[int | None, int | None]]:
-        """(source id, external id) -> (score, comments) of the mentions already stored.
+    ) -> dict[tuple[int, str], Stored]:
+        """(source id, external id) -> what each mention already stored held.
 
         One query per source, ``source_id = ? AND external_id IN (...)``, so that the unique
         index answers it: a row-value ``(source_id, external_id) IN (...)`` scans the table
@@ -218,16 +236,79 @@ class MentionsMixin(StoreBase):
         by_source: dict[int, list[str]] = {}
         for source_id, ext in keys:
             by_source.setdefault(source_id, []).append(ext)
-        known: dict[tuple[int, str], tuple[int | None, int | None]] = {}
+        known: dict[tuple[int, str], Stored] = {}
+        columns = (
+            mentions.c.external_id,
+            mentions.c.score,
+            mentions.c.comments,
+            mentions.c.published_at,
+            mentions.c.fetched_at,
+            mentions.c.outlet,
+        )
         for source_id, ext_ids in by_source.items():
             for chunk in _chunks(ext_ids):
                 rows = conn.execute(
-                    select(mentions.c.external_id, mentions.c.score, mentions.c.comments).where(
+                    select(*columns).where(
                         mentions.c.source_id == source_id, mentions.c.external_id.in_(chunk)
                     )
                 )
-                known.update({(source_id, r.external_id): (r.score, r.comments) for r in rows})
+                known.update({(source_id, r.external_id): Stored(*r[1:]) for r in rows})
         return known
+
+    def _pairs_of(self, conn: Connection, mention_ids: list[int]) -> set[tuple[int, int]]:
+        """The (story id, mention id) matches stored for these mentions."""
+        pairs: set[tuple[int, int]] = set()
+        for chunk in _chunks(sorted(mention_ids)):
+            rows = conn.execute(
+                select(story_mentions.c.story_id, story_mentions.c.mention_id).where(
+                    story_mentions.c.mention_id.in_(chunk)
+                )
+            )
+            pairs.update((r.story_id, r.mention_id) for r in rows)
+        return pairs
+
+    def _log_changes(
+        self,
+        conn: Connection,
+        found: Mapping[tuple[int, str], Mention],
+        known: Mapping[tuple[int, str], Stored],
+        ids: Mapping[tuple[int, str], int],
+        before: set[tuple[int, int]],
+        now: datetime,
+    ) -> None:
+        """Log every (story, mention) whose hourly rows this collection may have altered: new
+        matches, and known matches whose time, outlet or engagement changed (at the old time
+        and the new one), for the incremental hourly update (engine.noise)."""
+        when: dict[int, datetime] = {}  # each mention's time after this collection
+        moved: dict[int, set[datetime]] = {}  # known mentions that changed: old and new time
+        for key, m in found.items():
+            if key not in ids:
+                continue
+            old = known.get(key)
+            if old is None:
+                when[ids[key]] = m.published_at or now
+                continue
+            published = m.published_at or old.published_at
+            when[ids[key]] = published or old.fetched_at
+            if (published, m.outlet, m.score, m.comments) != (
+                old.published_at,
+                old.outlet,
+                old.score,
+                old.comments,
+            ):
+                moved[ids[key]] = {old.when, when[ids[key]]}
+        after = self._pairs_of(conn, sorted(when))
+        rows = [
+            {"story_id": story_id, "mention_id": mention_id, "at": at}
+            for story_id, mention_id in sorted(after)
+            for at in sorted(
+                moved.get(mention_id, ())
+                if (story_id, mention_id) in before
+                else {when[mention_id]}
+            )
+        ]
+        if rows:
+            conn.execute(noise_changes.insert(), rows)
 
     def _upsert(self, conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
         """Insert or update every row; (source id, external id) -> mention id.
@@ -269,7 +350,9 @@ class MentionsMixin(StoreBase):
             {"mention_id": ids[key], "observed_at": now, "score": m.score, "comments": m.comments}
             for key, m in found.items()
             if (m.score is not None or m.comments is not None)
-            and known.get(key) != (m.score, m.comments)
+            and (
+                key not in known or (known[key].score, known[key].comments) != (m.score, m.comments)
+            )
         ]
         if rows:
             stmt = self.insert(mention_engagement).on_conflict_do_nothing(

@@ -25,6 +25,7 @@ from engine.store.tables import (
     fetches,
     mention_time,
     mentions,
+    noise_changes,
     noise_scores,
     sources,
     stories,
@@ -49,32 +50,116 @@ def _py(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def _hourly_rows(hourly: pd.DataFrame, ids: dict[str, int]) -> list[dict[str, Any]]:
+    """story_hourly rows of an hourly frame, leaving out stories not stored and hours in which
+    nothing happened."""
+    columns = [c for c in hourly.columns if c not in (STORY, HOUR)]
+    return [
+        {
+            "story_id": ids[story],
+            "hour": _py(hour),
+            **{c: _py(v) for c, v in zip(columns, values, strict=True)},
+        }
+        for story, hour, *values in hourly[[STORY, HOUR, *columns]].itertuples(index=False)
+        if story in ids and any(values)
+    ]
+
+
 class NoiseMixin(StoreBase):
     def story_ids(self) -> dict[str, int]:
         with self.reading() as conn:
             return dict(conn.execute(select(stories.c.slug, stories.c.id)).all())
 
-    def mention_frame(self, since: datetime, until: datetime) -> pd.DataFrame:
+    def _mention_query(self) -> Any:
+        return select(
+            stories.c.slug,
+            mentions.c.id,
+            func.coalesce(mentions.c.group_id, mentions.c.id),
+            mentions.c.kind,
+            func.coalesce(mentions.c.outlet, ""),
+            mention_time(),
+            func.coalesce(mentions.c.score, 0) + func.coalesce(mentions.c.comments, 0),
+        ).select_from(story_mentions.join(stories).join(mentions))
+
+    @staticmethod
+    def _mention_rows(rows: Sequence[Any]) -> pd.DataFrame:
+        frame = _frame(rows, (STORY, MENTION, GROUP, KIND, OUTLET, WHEN, ENGAGEMENT), (WHEN,))
+        frame[ENGAGEMENT] = frame[ENGAGEMENT].astype("float64")
+        return frame
+
+    def mention_frame(
+        self, since: datetime, until: datetime, *, stories_only: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         """One row per (story, mention) published (else first seen) in [since, until)."""
         when = mention_time()
+        query = self._mention_query().where(when >= since, when < until)
+        if stories_only is not None:
+            query = query.where(stories.c.slug.in_(list(stories_only)))
+        with self.reading() as conn:
+            return self._mention_rows(conn.execute(query).all())
+
+    def group_frame(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        """The mention rows (as :meth:`mention_frame`) of these (story, group_id) pairs."""
+        groups = sorted({int(g) for g in pairs[GROUP]})
+        wanted = set(zip(pairs[STORY].astype(str), pairs[GROUP].astype(int), strict=True))
+        rows: list[Any] = []
+        with self.reading() as conn:
+            for i in range(0, len(groups), 500):
+                chunk = groups[i : i + 500]
+                query = self._mention_query().where(
+                    (mentions.c.group_id.in_(chunk)) | (mentions.c.id.in_(chunk))
+                )
+                rows += [r for r in conn.execute(query) if (r[0], r[2]) in wanted]
+        return self._mention_rows(rows)
+
+    def pending_changes(self) -> tuple[pd.DataFrame, list[int]]:
+        """The change log of the hourly rows (engine.noise): a mention frame whose ``when`` is
+        the logged time, and the log's sequence numbers, to delete once applied."""
         query = (
             select(
+                noise_changes.c.seq,
                 stories.c.slug,
                 mentions.c.id,
                 func.coalesce(mentions.c.group_id, mentions.c.id),
                 mentions.c.kind,
                 func.coalesce(mentions.c.outlet, ""),
-                when,
-                func.coalesce(mentions.c.score, 0) + func.coalesce(mentions.c.comments, 0),
+                noise_changes.c.at,
             )
-            .select_from(story_mentions.join(stories).join(mentions))
-            .where(when >= since, when < until)
+            .select_from(noise_changes.join(stories).join(mentions))
+            .order_by(noise_changes.c.seq)
         )
         with self.reading() as conn:
             rows = conn.execute(query).all()
-        frame = _frame(rows, (STORY, MENTION, GROUP, KIND, OUTLET, WHEN, ENGAGEMENT), (WHEN,))
-        frame[ENGAGEMENT] = frame[ENGAGEMENT].astype("float64")
-        return frame
+        frame = self._mention_rows([(*r[1:], 0.0) for r in rows])
+        return frame, [int(r[0]) for r in rows]
+
+    def replace_hourly_keys(
+        self, fresh: pd.DataFrame, touched: pd.DataFrame, applied: Sequence[int]
+    ) -> int:
+        """Make ``fresh`` the stored rows of the ``touched`` (story, hour) keys (rows of zeros
+        are not stored) and delete the change-log rows ``applied``, in one transaction."""
+        ids = self.story_ids()
+        by_story: dict[int, list[datetime]] = {}
+        for story, hour in zip(touched[STORY], touched[HOUR], strict=True):
+            if story in ids:
+                by_story.setdefault(ids[story], []).append(_py(hour))
+        rows = _hourly_rows(fresh, ids)
+        with self.transaction() as conn:
+            for story_id, hours in by_story.items():  # the primary key answers each delete
+                for i in range(0, len(hours), 500):
+                    conn.execute(
+                        delete(story_hourly).where(
+                            story_hourly.c.story_id == story_id,
+                            story_hourly.c.hour.in_(hours[i : i + 500]),
+                        )
+                    )
+            if rows:
+                conn.execute(story_hourly.insert(), rows)
+            for i in range(0, len(applied), 500):
+                conn.execute(
+                    delete(noise_changes).where(noise_changes.c.seq.in_(applied[i : i + 500]))
+                )
+        return len(rows)
 
     def health_inputs(
         self, since: datetime, until: datetime
@@ -114,18 +199,9 @@ class NoiseMixin(StoreBase):
                 conn.execute(table.insert(), rows)
 
     def write_hourly(self, hourly: pd.DataFrame, since: datetime, until: datetime) -> int:
-        """Replace the stored hourly rows of [since, until) by ``hourly``'s."""
-        ids = self.story_ids()
-        columns = [c for c in hourly.columns if c not in (STORY, HOUR)]
-        rows = [
-            {
-                "story_id": ids[story],
-                "hour": _py(hour),
-                **{c: _py(v) for c, v in zip(columns, values, strict=True)},
-            }
-            for story, hour, *values in hourly[[STORY, HOUR, *columns]].itertuples(index=False)
-            if story in ids
-        ]
+        """Replace the stored hourly rows of [since, until) by ``hourly``'s (zero rows are not
+        stored: a missing (story, hour) counts zero)."""
+        rows = _hourly_rows(hourly, self.story_ids())
         self._replace_hours(story_hourly, since, until, rows)
         return len(rows)
 

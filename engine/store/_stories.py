@@ -6,11 +6,11 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, literal, select, update
 
 from engine.errors import NoisecastError
 from engine.store._base import StoreBase
-from engine.store.tables import mention_time, mentions, stories, story_mentions
+from engine.store.tables import mention_time, mentions, noise_changes, stories, story_mentions
 
 
 class StoryChange(NamedTuple):
@@ -126,4 +126,15 @@ class StoriesMixin(StoreBase):
                     ),
                     rows,
                 )
-        return len(set(matched) - current), len(stale)
+            added = sorted(set(matched) - current)
+            changed = stale + added
+            for i in range(0, len(changed), 500):
+                conn.execute(
+                    noise_changes.insert().from_select(
+                        ["story_id", "mention_id", "at"],
+                        select(literal(story_id), mentions.c.id, when).where(
+                            mentions.c.id.in_(changed[i : i + 500])
+                        ),
+                    )
+                )
+        return len(added), len(stale)

@@ -201,6 +201,19 @@ story_mentions = Table(
     Column("matched_at", UTCDateTime, nullable=False),
 )
 
+# The change log of the incremental hourly aggregation: one row whenever a (story, mention)
+# row that story_hourly counts was added, removed or altered, with the mention's time (its old
+# and its new time when that moved). The hourly update recomputes the hours these rows touch
+# and deletes them in the same transaction (engine.noise).
+noise_changes = Table(
+    "noise_changes",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    _fk("story_id", "stories.id", nullable=False),
+    _fk("mention_id", "mentions.id", nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
 story_hourly = Table(
     "story_hourly",
     metadata,
