@@ -317,6 +317,32 @@ def test_latest_hour_equals_the_full_rebuild() -> None:
     np.testing.assert_allclose(one["score"], rebuilt["score"], rtol=0, atol=1e-9)
 
 
+def test_threads_give_the_same_scores_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large grids are scored on threads over column ranges of stories; small ones on one."""
+    import engine.score as score_module
+
+    rng = np.random.default_rng(3)
+    mentions = rng.poisson(rng.gamma(0.7, 3.0, size=(37, 1)), size=(37, 150))
+    frame = frame_from(mentions, engagement=rng.poisson(mentions * 10))
+    # The fast path reads the frame's columns in place: int columns, in (hour, story) order.
+    frame = frame.astype({"mentions": "int64", "outlets": "int64", "engagement": "int64"})
+    frame = frame.sort_values(["hour", "story"]).reset_index(drop=True)
+    collected = mentions.sum(axis=0).astype(float)
+    collected[100:103] = 0  # a dead spell: _carry_healthy must copy, not write into ``frame``
+    health = health_from(collected)
+    before = frame.copy()
+    one = noise_level(frame, health, PARAMS)
+    monkeypatch.setattr(score_module, "_THREAD_CELLS", 1)
+    monkeypatch.setattr(score_module, "_MAX_THREADS", 3)
+    monkeypatch.setattr(score_module.os, "cpu_count", lambda: 3)
+    threaded = noise_level(frame, health, PARAMS)
+    pd.testing.assert_frame_equal(one, threaded, check_exact=True)
+    pd.testing.assert_frame_equal(frame, before)
+    # The same rows shuffled take the scatter path, and give the same scores.
+    shuffled = noise_level(frame.sample(frac=1, random_state=1), health, PARAMS)
+    pd.testing.assert_frame_equal(one, shuffled, check_exact=True)
+
+
 # -- a realistic newsroom --------------------------------------------------------------------
 
 
