@@ -132,11 +132,13 @@ class ForecastSettings(_Section):
     horizon_hours: int = Field(24, ge=1, le=168)
     refit_every_hours: int = Field(24, ge=1)
     min_training_series: int = Field(20, ge=1)
+    model_dir: str = "var/models"  # fitted models (joblib), one file per model_runs row
 
 
 class ReviewSettings(_Section):
     supersede_min_change: float = Field(0.25, ge=0)
-    hedge: str = "Based on current signals. Events may develop differently."
+    hedge_lead: str = Field("Based on current signals", min_length=1)
+    hedge_close: str = Field("Events may develop differently.", min_length=1)
 
 
 class SourceSettings(_Section):
