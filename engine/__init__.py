@@ -8,9 +8,29 @@ The public API (everything else is internal and may change):
 - ``engine.match``: ``parse_query``, ``StoryMatcher``, ``Query``
 - ``engine.aggregate``: ``aggregate_hourly``, ``update_hourly``, ``collection_health``
 - ``engine.score``: ``noise_level``, ``ScoreParams``, ``complete_hours``, ``LEVELS``
-- ``engine.noise``: ``update_noise``, ``score_table``
+- ``engine.noise``: ``update_noise``, ``refresh_hourly``, ``score_table``
+- ``engine.features``: ``build_features`` (the forecast's feature table, long format in)
+- ``engine.forecast``: ``fit_forecaster``, ``load_forecaster``, ``NoisecastForecaster``,
+  ``ColdStartForecaster``, ``SzaboHuberman``, ``persistence``
+- ``engine.backtest``: ``run_backtest``, ``read_series_csv``
+- ``engine.suggest``: ``suggest``, ``hedge_word``
+- ``engine.forecasting``: ``update_forecasts`` (the hourly forecast job)
 - ``engine.analysis``: ``open_store``, ``mentions``, ``hourly``, ``scores``, ``sources_health``
   (DataFrames for notebooks)
 """
 
-__all__ = ["aggregate", "analysis", "collect", "config", "match", "noise", "score", "store"]
+__all__ = [
+    "aggregate",
+    "analysis",
+    "backtest",
+    "collect",
+    "config",
+    "features",
+    "forecast",
+    "forecasting",
+    "match",
+    "noise",
+    "score",
+    "store",
+    "suggest",
+]

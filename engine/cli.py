@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from engine.config import Settings, load_settings
-from engine.errors import ConfigError, NoisecastError, QueryError
+from engine.errors import BacktestInputError, ConfigError, NoisecastError, QueryError
 from engine.logs import configure_logging
 from engine.store import Store
 
@@ -71,7 +71,7 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, QueryError) as e:
+        except (ConfigError, QueryError, BacktestInputError) as e:
             _fail(str(e), 2)
         except NoisecastError as e:
             _fail(str(e), 1)
@@ -438,6 +438,156 @@ def score(app: App, as_of: datetime | None, slug: str | None, rebuild: bool, as_
     app.console.print(
         f"as of {hour.isoformat()} (the hour ending {hour + timedelta(hours=1):%H:%M} UTC)"
     )
+
+
+@cli.command()
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_parse_now,
+    default=None,
+    help="Forecast from this hour (ISO time; default: the current hour).",
+)
+@click.option("--refit", is_flag=True, help="Fit a new model first, whatever its age.")
+@click.option("--story", "slug", default=None, help="Only show this story.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@handle_errors
+def forecast(
+    app: App, as_of: datetime | None, refit: bool, slug: str | None, as_json: bool
+) -> None:
+    """Forecast every active story's next hours and queue the suggestions for review."""
+    from engine.forecasting import update_forecasts
+    from engine.noise import floor_hour
+
+    hour = floor_hour(as_of or app.now())
+    with app.store() as store:
+        if slug:
+            store.story_id(slug)  # a clear error for an unknown story
+        report = update_forecasts(store, app.settings, now=hour, refit=refit)
+        frame = store.forecasts_frame(since=hour, until=hour + timedelta(hours=1), story=slug)
+    rows = [
+        {
+            "story": r.story,
+            "as_of": r.as_of.isoformat(),
+            "horizon_hours": int(r.horizon_hours),
+            "p10": float(r.p10),
+            "p50": round(float(r.p50), 2),
+            "p90": float(r.p90),
+            "prob_rising": round(float(r.prob_rising), 4),
+            "hedge_word": r.hedge_word,
+            "low_confidence": bool(r.low_confidence),
+            "confidence_note": r.confidence_note,
+            "model_version": r.model_version,
+            "status": r.status,
+            "suggested_text": r.suggested_text,
+        }
+        for r in frame.sort_values("p50", ascending=False).itertuples()
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("story", "next 24h (p10-p90)", "p50", "P(rising)", "says", "confidence", "status")
+    table.columns[1].header = f"next {app.settings.forecast.horizon_hours}h (p10-p90)"
+    for r in rows:
+        table.add_row(
+            r["story"],
+            f"{r['p10']:,.0f}-{r['p90']:,.0f}",
+            f"{r['p50']:,.0f}",
+            f"{r['prob_rising']:.2f}",
+            r["hedge_word"],
+            "low" if r["low_confidence"] else "normal",
+            r["status"],
+        )
+    app.console.print(table)
+    app.console.print(
+        f"as of {hour.isoformat()} with model {report.model_version}"
+        f"{' (refitted)' if report.refitted else ''}; {report.queued} new suggestions to review"
+    )
+
+
+def _origins(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        origins = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected hours like 1,3,6,12, got {value!r}") from None
+    if not origins or min(origins) < 1:
+        raise click.BadParameter(f"expected hours of at least 1, like 1,3,6,12, got {value!r}")
+    return origins
+
+
+@cli.command()
+@click.option(
+    "--train",
+    "train_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV with header series,ts,value (new attention per hour; empty = not observed).",
+)
+@click.option(
+    "--test",
+    "test_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Score on these series (default: the latest-starting 20% of --train's).",
+)
+@click.option("--horizon", default=24, show_default=True, type=click.IntRange(1, 24 * 14))
+@click.option(
+    "--origins",
+    callback=_origins,
+    default=None,
+    help="Ages in hours to forecast from, e.g. 1,3,6,12 (default: every hour).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def backtest(
+    train_path: str,
+    test_path: str | None,
+    horizon: int,
+    origins: list[int] | None,
+    as_json: bool,
+) -> None:
+    """Backtest the forecaster against persistence and Szabo-Huberman on CSV series."""
+    from engine.backtest import run_backtest_files
+
+    result = run_backtest_files(train_path, test_path, horizon, origins)
+    if as_json:
+        _print_json(result)
+        return
+    console = Console()
+    columns = {
+        "n": "n",
+        "mae_log1p": "MAE log1p",
+        "median_ape": "MdAPE",
+        "coverage_80": "cover 80",
+        "coverage_80_positive": "cover >=1",
+        "brier_rising": "Brier",
+        "direction_accuracy": "direction",
+    }
+    table = Table(
+        "origin", "model", *columns.values(), title=f"Backtest, horizon {result['horizon']}h"
+    )
+    table.columns[1].no_wrap = True
+    sections = [("all", result["models"])] + [
+        (str(o["origin"]), o["models"]) for o in result["by_origin"]
+    ]
+    for title, models in sections:
+        for i, (name, m) in enumerate(models.items()):
+            table.add_row(
+                title if i == 0 else "",
+                name,
+                *(_metric(m.get(c)) for c in columns),
+                end_section=i == len(models) - 1,
+            )
+    console.print(table)
+
+
+def _metric(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.3f}"
 
 
 @cli.command()

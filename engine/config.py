@@ -105,9 +105,33 @@ class CollectorSettings(_Section):
 
 
 class ScheduleSettings(_Section):
+    """``noisecast run``: when the hourly cycle runs, how collectors share sources, how to stop."""
+
     cycle_minute: int = Field(5, ge=0, le=59)
     timezone: str = "UTC"
     misfire_grace_minutes: int = Field(10, ge=1)
+    collect_every_seconds: float = Field(30.0, gt=0)
+    lease_seconds: float = Field(600.0, gt=0)
+    shutdown_grace_seconds: float = Field(20.0, ge=0)
+    catch_up_max_hours: int = Field(72, ge=1)
+    cycle_retry_seconds: float = Field(60.0, gt=0)
+    heartbeat_seconds: float = Field(60.0, gt=0)
+    job_runs_keep_days: int = Field(30, ge=1)
+    unhealthy_window_hours: int = Field(3, ge=1, le=48)
+    unhealthy_share: float = Field(0.3, ge=0, le=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name such as 'UTC' or 'Europe/London')"
+            ) from None
+        return value
 
 
 class MatchingSettings(_Section):
@@ -133,6 +157,7 @@ class ForecastSettings(_Section):
     refit_every_hours: int = Field(24, ge=1)
     min_training_series: int = Field(20, ge=1)
     model_dir: str = "var/models"  # fitted models (joblib), one file per model_runs row
+    training_days: int = Field(60, ge=1)  # how much stored history a fit reads
 
 
 class ReviewSettings(_Section):
@@ -206,6 +231,16 @@ class Settings(_Section):
     sources: tuple[SourceSettings, ...] = ()
     stories: tuple[StorySettings, ...] = ()
     path: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_fetch(self) -> Settings:
+        if self.schedule.lease_seconds <= self.collector.deadline_seconds:
+            raise ValueError(
+                f"schedule.lease_seconds: {self.schedule.lease_seconds:g} must be longer than "
+                f"collector.deadline_seconds ({self.collector.deadline_seconds:g}), so that no "
+                "source's lease runs out while one of its requests is still allowed to run"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:

@@ -40,3 +40,10 @@ class QueryError(NoisecastError, ValueError):
 
 class ForecastError(NoisecastError):
     """A forecast could not be fitted or made."""
+
+
+class BacktestInputError(ForecastError, ValueError):
+    """A backtest's input (a series CSV or frame) is not valid, or leaves nothing to score.
+
+    Messages have the form ``FILE: line N: field: what is wrong``.
+    """

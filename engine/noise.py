@@ -150,9 +150,12 @@ def _no_rows() -> pd.DataFrame:
 
 def _with_every_story(hourly: pd.DataFrame, slugs: list[str], since: datetime) -> pd.DataFrame:
     """The active stories' stored (sparse) hourly rows, plus a row of zeros at ``since`` for
-    each active story without any, so that every active story is scored."""
+    each active story without one: every active story is scored, and every score reads the
+    same window whatever rows happen to be stored (a missing row counts zero)."""
     hourly = hourly[hourly[STORY].isin(slugs)]
-    quiet = sorted(set(slugs) - set(hourly[STORY]))
+    first = pd.Timestamp(since)
+    have = set(hourly.loc[hourly[HOUR] == first, STORY])
+    quiet = sorted(set(slugs) - have)
     if not quiet:
         return hourly.reset_index(drop=True)
     zeros = aggregate_hourly(_no_mentions(), since, since + timedelta(hours=1), quiet)

@@ -49,3 +49,26 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> N
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{what}: missing column(s) {', '.join(missing)}")
+
+
+# Attention series for forecasting, in statsforecast's long format (``unique_id, ds, y``):
+# one row per series and hour, ``value`` = NEW attention that hour (a whole number); an empty
+# value means the hour was not observed, never zero. Optional covariates: ``outlets``,
+# ``engagement`` (:data:`COVARIATES`), used as features when present.
+SERIES = "series"
+TS = "ts"  # start of the hour, tz-aware UTC
+VALUE = "value"
+SERIES_COLUMNS = (SERIES, TS, VALUE)
+COVARIATES = (OUTLETS, ENGAGEMENT)
+
+# Forecasts: one row per series and origin.
+ORIGIN = "origin"  # hours since the series' first row; the forecast saw rows with ts < cutoff
+CUTOFF = "cutoff"  # first ts + origin hours
+P10 = "p10"
+P50 = "p50"
+P90 = "p90"
+P_RISING = "p_rising"  # P(next-horizon total > current rate x horizon)
+MODEL = "model"
+LOW_CONFIDENCE = "low_confidence"
+REASON = "reason"
+FORECAST_COLUMNS = (SERIES, ORIGIN, CUTOFF, P10, P50, P90, P_RISING, LOW_CONFIDENCE, REASON, MODEL)

@@ -128,3 +128,26 @@ def server(http_server: HTTPServer) -> Iterator[HTTPServer]:
     http_server.check_handler_errors()  # a handler that raised is a broken test, not a pass
     http_server.check_assertions()  # so is a request no handler expected
     http_server.clear()
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 72-hour demo database, built once per session; tests take copies (``demo_copy``)."""
+    from rich.console import Console
+
+    from engine.demo.run import run_demo
+
+    db = tmp_path_factory.mktemp("demo-template") / "demo.db"
+    run_demo(Settings(), hours=72, database_url=f"sqlite:///{db}", console=Console(quiet=True),
+             quiet=True)  # fmt: skip
+    return db
+
+
+def copy_demo(template: Path, directory: Path) -> Path:
+    """A private copy of the demo database (its models directory is shared, read-only)."""
+    import shutil
+
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "demo.db"
+    shutil.copy(template, target)
+    return target

@@ -10,25 +10,22 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from rich.console import Console
 from sqlalchemy import insert, select
 
 from engine.cli import cli
 from engine.config import Settings
-from engine.demo.run import DEMO_START, run_demo
+from engine.demo.run import DEMO_START
 from engine.noise import update_noise
 from engine.store import Store
 from engine.store.tables import fetches, mentions, sources, story_mentions
+from tests.conftest import copy_demo
 
 END = DEMO_START + timedelta(hours=72)
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    db = tmp_path_factory.mktemp("noise") / "demo.db"
-    quiet = Console(quiet=True)
-    run_demo(Settings(), hours=72, database_url=f"sqlite:///{db}", console=quiet, quiet=True)
-    yield db
+def demo_db(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield copy_demo(demo_template, tmp_path_factory.mktemp("noise"))
 
 
 @pytest.fixture

@@ -9,19 +9,15 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from rich.console import Console
 
-from engine.config import Settings
-from engine.demo.run import run_demo
+from tests.conftest import copy_demo
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("notebooks") / "demo.db"
-    run_demo(Settings(), database_url=f"sqlite:///{db}", console=Console(quiet=True), quiet=True)
-    return db
+def demo_db(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_demo(demo_template, tmp_path_factory.mktemp("notebooks"))
 
 
 def test_there_are_notebooks() -> None:

@@ -28,6 +28,7 @@ from engine.collect import collect
 from engine.config import DatabaseSettings, Settings, SourceSettings, StorySettings
 from engine.demo.cycle import NewsCycle, generate_cycle
 from engine.demo.server import DemoFeedServer
+from engine.forecasting import update_forecasts
 from engine.noise import update_noise
 from engine.store import Store
 from engine.store.tables import mention_time, mentions, sources, stories, story_mentions
@@ -49,10 +50,15 @@ def demo_settings(
             "max_interval_minutes": 180,
         }
     )
+    forecast = settings.forecast
+    if database_url.startswith("sqlite:///"):  # the demo's models beside its database
+        models = Path(database_url.removeprefix("sqlite:///")).parent / "models"
+        forecast = forecast.model_copy(update={"model_dir": str(models)})
     return settings.model_copy(
         update={
             "database": DatabaseSettings(url=database_url),
             "collector": collector,
+            "forecast": forecast,
             "sources": tuple(
                 SourceSettings(kind=o.format, name=o.slug, url=server.url_for(o))
                 for o in cycle.outlets
@@ -114,13 +120,28 @@ def run_demo(
                 new += report.items_new
             end = DEMO_START + timedelta(hours=hours)
             noise = update_noise(store, demo, start=DEMO_START, end=end)
+            outlook = update_forecasts(store, demo, now=end)
             rows = story_table(store, end)
+            predicted = store.forecasts_frame(since=end, until=end + timedelta(hours=1))
+            by_forecast = {r.story: r for r in predicted.itertuples()}
             latest = store.scores_frame(end - timedelta(hours=1), end)
             by_story = {r.story: r for r in latest.itertuples()}
             for row in rows:
                 scored = by_story.get(row["slug"])
                 row["score"] = round(float(scored.score), 2) if scored is not None else None
                 row["level"] = str(scored.level) if scored is not None else None
+                f = by_forecast.get(row["slug"])
+                row["forecast"] = (
+                    None
+                    if f is None
+                    else {
+                        "p10": float(f.p10),
+                        "p90": float(f.p90),
+                        "prob_rising": float(f.prob_rising),
+                        "says": f.hedge_word,
+                        "low_confidence": bool(f.low_confidence),
+                    }
+                )
             where = store.engine.url.render_as_string(hide_password=True)
         finally:
             store.close()
@@ -132,6 +153,8 @@ def run_demo(
         "fetches": fetched,
         "new_mentions": new,
         "scores": noise.scores,
+        "forecasts": outlook.forecasts,
+        "model": outlook.model_version,
         "http_requests": server.requests,
         "seconds": round(time.monotonic() - started, 1),
         "stories": rows,
@@ -190,7 +213,10 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     for column in ("mentions", "outlets", "last 24h", "noise"):
         table.add_column(column, justify="right")
     table.add_column("level")
+    table.add_column("next 24h", justify="right")
+    table.add_column("rising")
     for row in sorted(summary["stories"], key=lambda r: -(r["score"] or 0)):
+        f = row.get("forecast")
         table.add_row(
             row["slug"],
             str(row["mentions"]),
@@ -198,11 +224,19 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
             str(row["last_24h"]),
             f"{row['score']:.0f}" if row["score"] is not None else "-",
             row["level"] or "-",
+            "-" if f is None else f"{f['p10']:,.0f}-{f['p90']:,.0f}",
+            "-"
+            if f is None
+            else f"{f['says']}{' (low confidence)' if f['low_confidence'] else ''}",
         )
     console.print(table)
     console.print(
         f"{summary['outlets']} outlets published {summary['articles_published']} articles; "
         f"{summary['fetches']} fetches over {summary['http_requests']} HTTP requests stored "
         f"{summary['new_mentions']} new mentions in {summary['seconds']} s."
+    )
+    console.print(
+        f"Forecasts: {summary['forecasts']} stories with model {summary['model']}; "
+        "review them with `noisecast forecast` (the web review page comes with issue 7)."
     )
     console.print(f"Database: [bold]{summary['database']}[/]")

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from engine.config import DatabaseSettings
 from engine.errors import StorageError
 from engine.store import migrate as _migrate
+from engine.store._forecasts import ForecastsMixin
 from engine.store._mentions import Collected, MentionsMixin, Outcome, title_key
 from engine.store._noise import NoiseMixin
 from engine.store._sources import SourcesMixin
@@ -25,7 +26,7 @@ from engine.store.tables import fetches, job_runs, mentions, sources, stories
 __all__ = ["Collected", "Outcome", "Store", "title_key"]
 
 
-class Store(StoriesMixin, SourcesMixin, MentionsMixin, NoiseMixin):
+class Store(StoriesMixin, SourcesMixin, MentionsMixin, NoiseMixin, ForecastsMixin):
     """The database behind noisecast, SQLite or PostgreSQL."""
 
     def __init__(self, engine: Engine) -> None:

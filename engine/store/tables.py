@@ -270,7 +270,16 @@ forecasts = Table(
     Column("final_text", Text),
     Column("reviewer", String(80)),
     Column("reviewed_at", UTCDateTime),
+    # migration 0005: which model, the rate "rising" is measured against, the hedge word, and
+    # whether (and why) the forecast's confidence is low
+    Column("model", String(32), nullable=False, server_default=""),
+    Column("current_rate", Float),
+    Column("hedge_word", String(16)),
+    Column("low_confidence", Boolean, nullable=False, server_default=false()),
+    Column("confidence_note", Text),
+    Column("created_at", UTCDateTime),
     UniqueConstraint("story_id", "as_of", "horizon_hours"),
+    Index("ix_forecasts_status", "status"),
 )
 
 editors = Table(
@@ -306,6 +315,7 @@ model_runs = Table(
     Column("samples", Integer, nullable=False),
     Column("metrics", JSON, nullable=False),
     Column("path", Text),
+    Column("model", String(32), nullable=False, server_default=""),  # migration 0005
 )
 
 job_runs = Table(

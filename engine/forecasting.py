@@ -1,0 +1,279 @@
+"""The hourly forecast update: stored history -> model (refitted on a schedule) -> each active
+story's forecast of its next hours -> the hedged suggestion editors review. Thin I/O around the
+pure stages (engine.features, engine.forecast, engine.suggest).
+
+**History.** A story's series starts at its first hour with a stored hourly row (its first
+mention); ``value`` is the distinct mentions of each hour since, zeros filled, with ``outlets``
+and ``engagement`` as covariates. An hour in which collection was unhealthy is *not observed*
+(an empty value), never a zero: a dead collector is not a quiet story.
+
+**Models.** A fit is a ``model_runs`` row (version, training window, samples, the backtest
+metrics of a time split of the same history) and a joblib file in ``forecast.model_dir``. The
+hourly run reuses the newest model until it is ``forecast.refit_every_hours`` old, then refits.
+With fewer than ``forecast.min_training_series`` stories that have a scorable origin, the model
+is the cold-start one (Szabo-Huberman scaling, wide intervals) and every forecast says its
+confidence is low.
+
+**Forecasts.** At ``as_of`` (a whole hour) a story's forecast has seen the hours before it and
+predicts the next ``horizon_hours``. Stored with its suggestion; each story keeps at most one
+pending suggestion (Store.write_forecasts). Rerunning an hour replaces that hour's rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.backtest import run_backtest
+from engine.config import Settings
+from engine.errors import ForecastError
+from engine.features import RATE, build_features
+from engine.forecast import (
+    ColdStartForecaster,
+    NoisecastForecaster,
+    fit_forecaster,
+    load_forecaster,
+)
+from engine.noise import floor_hour
+from engine.schema import (
+    ENGAGEMENT,
+    HOUR,
+    LOW_CONFIDENCE,
+    MENTIONS,
+    MODEL,
+    ORIGIN,
+    OUTLETS,
+    P10,
+    P50,
+    P90,
+    P_RISING,
+    REASON,
+    SERIES,
+    STORY,
+    TS,
+    VALUE,
+)
+from engine.store import Store
+from engine.suggest import suggest
+
+log = logging.getLogger("noisecast.forecast")
+
+Forecaster = NoisecastForecaster | ColdStartForecaster
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastReport:
+    as_of: datetime
+    model_version: str
+    refitted: bool
+    forecasts: int
+    queued: int  # new pending suggestions
+    low_confidence: int
+
+
+def history_series(
+    hourly: pd.DataFrame,
+    starts: dict[str, datetime],
+    end: datetime,
+    unhealthy_hours: set[datetime] | frozenset[datetime] = frozenset(),
+) -> pd.DataFrame:
+    """The long-format series (``series, ts, value, outlets, engagement``) of the stories in
+    ``starts``, each from its start to the hour before ``end``, zeros filled, unhealthy hours
+    empty. ``hourly`` is the stored (sparse) hourly frame."""
+    end = pd.Timestamp(floor_hour(end))
+    frames = []
+    rows = hourly.set_index([STORY, HOUR]) if len(hourly) else None
+    bad = pd.DatetimeIndex(sorted(unhealthy_hours)) if unhealthy_hours else None
+    for slug in sorted(starts):
+        hours = pd.date_range(pd.Timestamp(starts[slug]), end, freq="h", inclusive="left")
+        if len(hours) == 0:
+            continue
+        frame = pd.DataFrame({SERIES: slug, TS: hours})
+        values = np.zeros((len(hours), 3))
+        if rows is not None and slug in rows.index.get_level_values(0):
+            mine = rows.loc[slug].reindex(hours.astype(rows.loc[slug].index.dtype))
+            values = mine[[MENTIONS, OUTLETS, ENGAGEMENT]].fillna(0).to_numpy(float)
+        if bad is not None:
+            values[hours.isin(bad)] = np.nan
+        frame[VALUE], frame[OUTLETS], frame[ENGAGEMENT] = values.T
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(
+            {SERIES: pd.Series(dtype=str), TS: pd.Series(dtype="datetime64[us, UTC]")}
+            | {c: pd.Series(dtype=float) for c in (VALUE, OUTLETS, ENGAGEMENT)}
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def load_history(store: Store, settings: Settings, end: datetime) -> pd.DataFrame:
+    """Every story's series over the training window before ``end``."""
+    since = floor_hour(end) - timedelta(days=settings.forecast.training_days)
+    starts = {slug: max(first, since) for slug, first in store.story_starts().items()}
+    health = store.health_frame(since, end)
+    unhealthy = set(health.loc[health["unhealthy"].astype(bool), HOUR]) if len(health) else set()
+    return history_series(store.hourly_frame(since, end), starts, end, unhealthy)
+
+
+def fit_model(
+    store: Store, settings: Settings, *, now: datetime, history: pd.DataFrame | None = None
+) -> tuple[Forecaster, str]:
+    """Fit on the stored history, save the model, record the run; (model, version)."""
+    horizon = settings.forecast.horizon_hours
+    as_of = floor_hour(now)
+    history = load_history(store, settings, as_of) if history is None else history
+    table = build_features(history, horizon) if len(history) else None
+    scorable = 0 if table is None else int(table.loc[table["target"].notna(), SERIES].nunique())
+    model: Forecaster
+    if table is None or scorable < settings.forecast.min_training_series:
+        reason = (
+            f"too little history: {scorable} stories with {horizon} hours observed after an "
+            f"origin, fewer than forecast.min_training_series = "
+            f"{settings.forecast.min_training_series}"
+        )
+        model = ColdStartForecaster(horizon, reason=reason)
+        model.fit(history)
+        metrics: dict[str, Any] = {"skipped": reason}
+    else:
+        model = fit_forecaster(table, horizon)
+        metrics = _backtest_metrics(history, horizon)
+    version = base = f"{model.name}-{as_of:%Y%m%dT%H%MZ}"
+    taken = set(store.model_runs_frame()["version"])
+    for n in range(2, len(taken) + 2):  # a forced refit within the same hour
+        if version not in taken:
+            break
+        version = f"{base}-{n}"
+    directory = Path(settings.forecast.model_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = model.save(directory / f"{version}.joblib")
+    meta = model.metadata
+    store.record_model_run(
+        version=version,
+        model=model.name,
+        trained_at=as_of,
+        train_start=_time(meta.get("trained_from")),
+        train_end=_time(meta.get("trained_to")),
+        samples=int(meta.get("n_samples", 0)),
+        metrics=metrics,
+        path=str(path),
+    )
+    log.info(
+        "fitted %s on %d samples", version, meta.get("n_samples", 0), extra={"job": "forecast"}
+    )
+    return model, version
+
+
+def _backtest_metrics(history: pd.DataFrame, horizon: int) -> dict[str, Any]:
+    """The time-split backtest of the same history (overall figures), or why there is none."""
+    try:
+        result = run_backtest(history, None, horizon=horizon)
+    except ForecastError as e:
+        return {"skipped": str(e)}
+    return {"horizon": horizon, "models": result["models"]}
+
+
+def _time(value: object) -> datetime | None:
+    return None if value is None else pd.Timestamp(str(value)).to_pydatetime()
+
+
+def current_model(
+    store: Store, settings: Settings, *, now: datetime, refit: bool = False
+) -> tuple[Forecaster, str, bool]:
+    """The newest model if it is young enough and readable, else a fresh fit; (model, version,
+    refitted)."""
+    run = None if refit else store.latest_model_run()
+    if run is not None:
+        age = floor_hour(now) - run["trained_at"]
+        horizon_ok = True
+        if age < timedelta(hours=settings.forecast.refit_every_hours) and run["path"]:
+            try:
+                model = load_forecaster(run["path"])
+                horizon_ok = model.horizon == settings.forecast.horizon_hours
+                if horizon_ok:
+                    return model, str(run["version"]), False
+            except ForecastError as e:
+                log.warning("refitting: %s", e, extra={"job": "forecast"})
+    model, version = fit_model(store, settings, now=now)
+    return model, version, True
+
+
+def update_forecasts(
+    store: Store, settings: Settings, *, now: datetime, refit: bool = False
+) -> ForecastReport:
+    """Forecast every active story at the hour ``now`` falls in, store forecasts and
+    suggestions; refit first when the model is due (or ``refit``)."""
+    as_of = floor_hour(now)
+    horizon = settings.forecast.horizon_hours
+    model, version, refitted = current_model(store, settings, now=now, refit=refit)
+    active = {s["slug"]: s for s in store.list_stories("active")}
+    history = load_history(store, settings, as_of)
+    history = history[history[SERIES].isin(active)]
+    rows: list[dict[str, Any]] = []
+    if len(history):
+        ages = history.groupby(SERIES)[TS].agg(lambda ts: len(ts))
+        table = build_features(history, horizon, origins=None)
+        table = table[table[ORIGIN] == table[SERIES].map(ages)]  # "now": every hour seen
+        predicted = model.predict_table(table).set_index(SERIES)
+        rates = table.set_index(SERIES)[RATE]
+        for slug, p in predicted.iterrows():
+            rows.append(_row(str(slug), p, float(rates[slug]), active, version, as_of, settings))
+    queued = store.write_forecasts(rows, min_change=settings.review.supersede_min_change)
+    report = ForecastReport(
+        as_of, version, refitted, len(rows), queued, sum(r["low_confidence"] for r in rows)
+    )
+    log.info(
+        "forecast %d stories with %s (%d new suggestions, %d low confidence)",
+        report.forecasts,
+        version,
+        report.queued,
+        report.low_confidence,
+        extra={"job": "forecast"},
+    )
+    return report
+
+
+def _row(
+    slug: str,
+    p: pd.Series,
+    rate: float,
+    active: dict[str, dict[str, Any]],
+    version: str,
+    as_of: datetime,
+    settings: Settings,
+) -> dict[str, Any]:
+    horizon = settings.forecast.horizon_hours
+    low = bool(p[LOW_CONFIDENCE])
+    reason = str(p[REASON]) or None
+    s = suggest(
+        active[slug]["title"],
+        horizon_hours=horizon,
+        p10=float(p[P10]),
+        p90=float(p[P90]),
+        prob_rising=float(p[P_RISING]),
+        low_confidence=low,
+        reason=reason,
+        lead=settings.review.hedge_lead,
+        close=settings.review.hedge_close,
+    )
+    return {
+        "story": slug,
+        "as_of": as_of,
+        "horizon_hours": horizon,
+        "model_version": version,
+        "model": str(p[MODEL]),
+        "p10": float(p[P10]),
+        "p50": float(p[P50]),
+        "p90": float(p[P90]),
+        "prob_rising": float(p[P_RISING]),
+        "current_rate": rate,
+        "hedge_word": s.word,
+        "low_confidence": low,
+        "confidence_note": reason,
+        "suggested_text": s.text,
+        "created_at": as_of,
+    }

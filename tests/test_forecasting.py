@@ -1,0 +1,209 @@
+"""The hourly forecast update over a real store: model runs, refits, suggestions, the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from engine.aggregate import aggregate_hourly
+from engine.cli import cli
+from engine.config import ForecastSettings, Settings
+from engine.demo.run import DEMO_START
+from engine.forecasting import history_series, update_forecasts
+from engine.schema import MENTION_COLUMNS
+from engine.store import Store
+from tests.conftest import copy_demo
+
+END = DEMO_START + timedelta(hours=72)
+
+
+def settings_for(tmp_path: Path, **forecast: object) -> Settings:
+    values = {"model_dir": str(tmp_path / "models"), **forecast}
+    return Settings().model_copy(update={"forecast": ForecastSettings(**values)})
+
+
+@pytest.fixture
+def demo(demo_template: Path, tmp_path: Path) -> Iterator[Store]:
+    store = Store.from_url(f"sqlite:///{copy_demo(demo_template, tmp_path / 'db')}")
+    yield store
+    store.close()
+
+
+def test_the_demo_leaves_cold_start_suggestions(demo: Store, tmp_path: Path) -> None:
+    frame = demo.forecasts_frame(since=END, until=END + timedelta(hours=1))  # made by run_demo
+    assert sorted(frame["story"]) == sorted(s["slug"] for s in demo.list_stories("active"))
+    assert (frame["status"] == "pending").all() and frame["low_confidence"].all()
+    assert (frame["model"] == "cold_start").all() and (frame["horizon_hours"] == 24).all()
+    assert (frame["p10"] <= frame["p50"]).all() and (frame["p50"] <= frame["p90"]).all()
+    for text in frame["suggested_text"]:
+        assert text.startswith("Based on current signals, attention to “")
+        assert "Confidence in this forecast is low: too little history" in text
+        assert text.endswith("Events may develop differently.")
+    runs = demo.model_runs_frame()
+    assert len(runs) == 1 and runs["model"].iloc[0] == "cold_start"
+    assert Path(runs["path"].iloc[0]).is_file() and runs["samples"].iloc[0] > 0
+
+
+def test_rerunning_an_hour_adds_nothing_and_a_steady_hour_queues_nothing(
+    demo: Store, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path)
+    first = demo.forecasts_frame()
+    rerun = update_forecasts(demo, settings, now=END + timedelta(minutes=20))  # the same hour
+    assert not rerun.refitted  # the demo's model is young enough
+    again = demo.forecasts_frame()
+    assert len(again) == len(first) == 5
+    assert list(again["status"]) == list(first["status"])
+    assert list(again["p50"]) == list(first["p50"])
+    # An hour later nothing was collected: the new forecasts say the same, so they are
+    # recorded without replacing the pending suggestions.
+    later = update_forecasts(demo, settings, now=END + timedelta(hours=1))
+    assert later.queued == 0 and not later.refitted
+    frame = demo.forecasts_frame()
+    assert frame.groupby("status").size().to_dict() == {"pending": 5, "unchanged": 5}
+    assert len(demo.model_runs_frame()) == 1
+
+
+def test_refit_on_schedule_forced_or_when_the_file_is_unreadable(
+    demo: Store, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path, refit_every_hours=6)
+    assert not update_forecasts(demo, settings, now=END + timedelta(hours=5)).refitted
+    assert len(demo.model_runs_frame()) == 1
+    assert update_forecasts(demo, settings, now=END + timedelta(hours=6)).refitted
+    assert update_forecasts(demo, settings, now=END + timedelta(hours=7), refit=True).refitted
+    runs = demo.model_runs_frame()
+    assert len(runs) == 3
+    Path(runs["path"].iloc[-1]).write_bytes(b"not a model")
+    assert update_forecasts(demo, settings, now=END + timedelta(hours=8)).refitted
+    assert len(demo.model_runs_frame()) == 4
+
+
+def test_history_series_fills_zeros_and_leaves_unhealthy_hours_unobserved() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = pd.DataFrame(
+        [
+            {"story": "a", "when": t0 + timedelta(hours=1, minutes=5), "mention_id": 1},
+            {"story": "a", "when": t0 + timedelta(hours=3, minutes=5), "mention_id": 2},
+        ]
+    ).assign(group_id=lambda f: f["mention_id"], kind="rss", outlet="x.example", engagement=0.0)
+    hourly = aggregate_hourly(rows[list(MENTION_COLUMNS)], t0, t0 + timedelta(hours=5), ["a"])
+    hourly = hourly[hourly["mentions"] > 0]  # the store keeps only hours with something
+    series = history_series(
+        hourly, {"a": t0 + timedelta(hours=1)}, t0 + timedelta(hours=5), {t0 + timedelta(hours=2)}
+    )
+    assert list(series["ts"]) == [t0 + timedelta(hours=h) for h in (1, 2, 3, 4)]
+    values = series["value"].tolist()
+    assert values[0] == 1 and np.isnan(values[1]) and values[2:] == [1, 0]
+
+
+def _newsroom(store: Store, stories: int, hours: int, start: datetime, seed: int = 5) -> None:
+    """Stories with real-looking life cycles (a burst that decays), written as hourly rows."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(stories):
+        slug = f"story-{i:02d}"
+        store.upsert_story(slug, f"Story {i}", f"story{i}", now=start)
+        born = int(rng.integers(0, hours // 2))
+        peak, decay = rng.gamma(2.0, 6.0), rng.uniform(6, 30)
+        for h in range(born, hours):
+            rate = peak * np.exp(-(h - born) / decay) + 0.2
+            n = int(rng.poisson(rate))
+            if n:
+                rows.append(
+                    {
+                        "story": slug,
+                        "hour": start + timedelta(hours=h),
+                        "mentions": n,
+                        "outlets": min(n, 5),
+                        "engagement": float(n * 3),
+                    }
+                )
+    frame = pd.DataFrame(rows)
+    for kind in ("rss", "atom", "reddit", "hackernews", "mastodon"):
+        frame[f"mentions_{kind}"] = frame["mentions"] if kind == "rss" else 0
+    store.write_hourly(frame, start, start + timedelta(hours=hours))
+
+
+def test_enough_history_fits_the_global_model(store: Store, tmp_path: Path) -> None:
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    _newsroom(store, stories=40, hours=120, start=start)
+    settings = settings_for(tmp_path, min_training_series=20, horizon_hours=12)
+    report = update_forecasts(store, settings, now=start + timedelta(hours=120))
+    assert report.model_version.startswith("noisecast-") and report.forecasts == 40
+    run = store.model_runs_frame().iloc[-1]
+    assert run["model"] == "noisecast" and run["samples"] > 1000
+    models = run["metrics"]["models"]  # the backtest of a time split of the same history
+    assert set(models) == {"noisecast", "persistence", "szabo_huberman", "base_rate"}
+    frame = store.forecasts_frame()
+    assert (frame["p10"] <= frame["p50"]).all() and (frame["p50"] <= frame["p90"]).all()
+    assert frame["prob_rising"].between(0, 1).all()
+    assert not frame["low_confidence"].any()
+    assert (frame["horizon_hours"] == 12).all()
+
+
+def test_forecast_command(demo_template: Path, tmp_path: Path) -> None:
+    db = copy_demo(demo_template, tmp_path / "db")
+    env = {
+        "NOISECAST_DATABASE_URL": f"sqlite:///{db}",
+        "NOISECAST_CONFIG": "",
+        "NOISECAST_FORECAST_MODEL_DIR": str(tmp_path / "models"),
+    }
+    args = ["forecast", "--as-of", END.isoformat(), "--refit", "--json"]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == 5 and {r["status"] for r in rows} == {"pending"}  # the demo's own
+    assert rows[0]["p50"] >= rows[-1]["p50"]
+    assert all(r["suggested_text"].endswith("Events may develop differently.") for r in rows)
+    table = CliRunner().invoke(cli, ["forecast", "--as-of", END.isoformat()], env=env)
+    assert table.exit_code == 0 and "0 new suggestions to review" in " ".join(table.output.split())
+
+
+def test_backtest_command_json_and_errors(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    lines = ["series,ts,value"]
+    for i in range(60):
+        start = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=i)
+        peak = rng.gamma(2.0, 5.0)
+        for h in range(30):
+            value = "" if h == 0 and i % 7 == 0 else int(rng.poisson(peak * np.exp(-h / 8)))
+            lines.append(f"s{i},{(start + timedelta(hours=h)).isoformat()},{value}")
+    train = tmp_path / "train.csv"
+    train.write_text("\n".join(lines) + "\n")
+    args = ["backtest", "--train", str(train), "--horizon", "6", "--origins", "1,3"]
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["horizon"] == 6 and set(out["models"]) >= {
+        "noisecast",
+        "persistence",
+        "szabo_huberman",
+        "base_rate",
+    }
+    assert [o["origin"] for o in out["by_origin"]] == [1, 3]
+    assert set(out["models"]["noisecast"]) >= {
+        "n",
+        "mae_log1p",
+        "median_ape",
+        "coverage_80",
+        "brier_rising",
+        "direction_accuracy",
+    }
+    assert out["models"]["persistence"]["coverage_80"] is None
+    assert "Backtest, horizon 6h" in CliRunner().invoke(cli, args).output
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("series,ts,value\na,2024-01-01T00:00:00Z,3\na,2024-01-01T01:00:00Z,-2\n")
+    result = CliRunner().invoke(cli, ["backtest", "--train", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}: line 3: value" in result.stderr
+    result = CliRunner().invoke(cli, ["backtest", "--train", str(train), "--origins", "0,x"])
+    assert result.exit_code == 2 and "--origins" in result.stderr
