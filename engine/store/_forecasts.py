@@ -44,20 +44,21 @@ class ForecastsMixin(StoreBase):
         path: str | None,
     ) -> int:
         with self.transaction() as conn:
-            return int(
-                conn.execute(
-                    model_runs.insert().values(
-                        version=version,
-                        model=model,
-                        trained_at=trained_at,
-                        train_start=train_start,
-                        train_end=train_end,
-                        samples=samples,
-                        metrics=metrics,
-                        path=path,
-                    )
-                ).inserted_primary_key[0]
+            result = conn.execute(
+                model_runs.insert().values(
+                    version=version,
+                    model=model,
+                    trained_at=trained_at,
+                    train_start=train_start,
+                    train_end=train_end,
+                    samples=samples,
+                    metrics=metrics,
+                    path=path,
+                )
             )
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT of one row always has one
+            return int(key[0])
 
     def latest_model_run(self) -> dict[str, Any] | None:
         with self.reading() as conn:

@@ -341,7 +341,7 @@ class MentionsMixin(StoreBase):
         self,
         conn: Connection,
         found: Mapping[tuple[int, str], Mention],
-        known: Mapping[tuple[int, str], tuple[int | None, int | None]],
+        known: Mapping[tuple[int, str], Stored],
         ids: Mapping[tuple[int, str], int],
         now: datetime,
     ) -> None:
