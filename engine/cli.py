@@ -358,9 +358,10 @@ def collect(app: App, names: tuple[str, ...], force: bool, as_json: bool) -> Non
 @pass_app
 @handle_errors
 def status(app: App, as_json: bool) -> None:
-    """Counts, the last fetches, and failing sources with their last error."""
+    """Counts, the scheduler's next runs and last jobs, the last fetches, failing sources."""
     with app.store() as store:
         data = store.status(now=app.now())
+        data["schedule"] = schedule_status(store, app.settings, app.now())
     if as_json:
         _print_json(data)
         return
@@ -371,6 +372,7 @@ def status(app: App, as_json: bool) -> None:
         f"[bold]{data['mentions']}[/] mentions, {data['fetches']} fetches. "
         f"Next due: {data['next_due_at'] or '-'}"
     )
+    print_schedule(c, data["schedule"])
     if data["failing_sources"]:
         t = Table("failing source", "url", "failures", "last error", title="Failing sources")
         for f in data["failing_sources"]:
@@ -641,6 +643,11 @@ def _add_config_option(group: click.Group) -> None:
                 )
             )
 
+
+from engine.scheduler import print_schedule, run_command, schedule_status  # noqa: E402
+
+for _command in (run_command,):
+    cli.add_command(_command)
 
 _add_config_option(cli)
 

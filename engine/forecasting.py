@@ -132,9 +132,9 @@ def fit_model(
     model: Forecaster
     if table is None or scorable < settings.forecast.min_training_series:
         reason = (
-            f"too little history: {scorable} stories with {horizon} hours observed after an "
-            f"origin, fewer than forecast.min_training_series = "
-            f"{settings.forecast.min_training_series}"
+            f"too little history to fit the model yet ({scorable} stories have {horizon} "
+            f"hours on record after a forecast point; it needs "
+            f"{settings.forecast.min_training_series}, forecast.min_training_series)"
         )
         model = ColdStartForecaster(horizon, reason=reason)
         model.fit(history)
@@ -203,10 +203,16 @@ def current_model(
 
 
 def update_forecasts(
-    store: Store, settings: Settings, *, now: datetime, refit: bool = False
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    refit: bool = False,
+    health_note: str | None = None,
 ) -> ForecastReport:
     """Forecast every active story at the hour ``now`` falls in, store forecasts and
-    suggestions; refit first when the model is due (or ``refit``)."""
+    suggestions; refit first when the model is due (or ``refit``). ``health_note`` (collection
+    was unhealthy, and why) makes every forecast low-confidence and says so."""
     as_of = floor_hour(now)
     horizon = settings.forecast.horizon_hours
     model, version, refitted = current_model(store, settings, now=now, refit=refit)
@@ -221,7 +227,8 @@ def update_forecasts(
         predicted = model.predict_table(table).set_index(SERIES)
         rates = table.set_index(SERIES)[RATE]
         for slug, p in predicted.iterrows():
-            rows.append(_row(str(slug), p, float(rates[slug]), active, version, as_of, settings))
+            rate = float(rates[slug])
+            rows.append(_row(str(slug), p, rate, active, version, as_of, settings, health_note))
     queued = store.write_forecasts(rows, min_change=settings.review.supersede_min_change)
     report = ForecastReport(
         as_of, version, refitted, len(rows), queued, sum(r["low_confidence"] for r in rows)
@@ -245,10 +252,11 @@ def _row(
     version: str,
     as_of: datetime,
     settings: Settings,
+    health_note: str | None = None,
 ) -> dict[str, Any]:
     horizon = settings.forecast.horizon_hours
-    low = bool(p[LOW_CONFIDENCE])
-    reason = str(p[REASON]) or None
+    low = bool(p[LOW_CONFIDENCE]) or health_note is not None
+    reason = "; ".join(r for r in (str(p[REASON]), health_note or "") if r) or None
     s = suggest(
         active[slug]["title"],
         horizon_hours=horizon,

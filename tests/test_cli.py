@@ -77,6 +77,10 @@ def test_expected_commands_exist() -> None:
         "collect",
         "status",
         "demo",
+        "score",
+        "forecast",
+        "backtest",
+        "run",
     }
 
 

@@ -16,6 +16,7 @@ from engine.config import DatabaseSettings
 from engine.errors import StorageError
 from engine.store import migrate as _migrate
 from engine.store._forecasts import ForecastsMixin
+from engine.store._jobs import JobsMixin
 from engine.store._mentions import Collected, MentionsMixin, Outcome, title_key
 from engine.store._noise import NoiseMixin
 from engine.store._sources import SourcesMixin
@@ -26,7 +27,7 @@ from engine.store.tables import fetches, job_runs, mentions, sources, stories
 __all__ = ["Collected", "Outcome", "Store", "title_key"]
 
 
-class Store(StoriesMixin, SourcesMixin, MentionsMixin, NoiseMixin, ForecastsMixin):
+class Store(StoriesMixin, SourcesMixin, MentionsMixin, NoiseMixin, ForecastsMixin, JobsMixin):
     """The database behind noisecast, SQLite or PostgreSQL."""
 
     def __init__(self, engine: Engine) -> None:

@@ -197,7 +197,8 @@ class MentionsMixin(StoreBase):
                     }
                     for key, values in decided.cursors.items()
                 ]
-                values = dict(decided.source_values)
+                # written whole: a worker's lease on the source (engine.store._jobs) ends here
+                values = {**decided.source_values, "lease_owner": None, "lease_until": None}
                 source_rows.setdefault(tuple(sorted(values)), []).append(
                     {"b_id": c.source_id, **{f"b_{k}": v for k, v in values.items()}}
                 )

@@ -77,6 +77,22 @@ class SourcesMixin(StoreBase):
             return Cursor()
         return Cursor(row.etag, row.last_modified, row.body_hash, row.state or {})
 
+    def cursors_of(self, source_ids: list[int]) -> dict[int, dict[str, Cursor]]:
+        """Every task's cursor of each of these sources, by source id then task key (a source
+        without any has none): one query per 500 sources rather than one per source."""
+        found: dict[int, dict[str, Cursor]] = {}
+        ids = sorted(set(source_ids))
+        with self.reading() as conn:
+            for i in range(0, len(ids), 500):
+                rows = conn.execute(
+                    select(source_cursors).where(source_cursors.c.source_id.in_(ids[i : i + 500]))
+                )
+                for r in rows:
+                    found.setdefault(r.source_id, {})[r.key] = Cursor(
+                        r.etag, r.last_modified, r.body_hash, r.state or {}
+                    )
+        return found
+
     def disable_source(self, name: str, *, reason: str, now: datetime) -> None:
         with self.transaction() as conn:
             done = conn.execute(

@@ -250,6 +250,10 @@ noise_scores = Table(
     Column("components", JSON, nullable=False),
     Column("unhealthy", Boolean, nullable=False, server_default=false()),
     Column("mention_ids", JSON),  # the mentions that drove the score (its last hours)
+    # migration 0006: the hourly cycle's data health (engine.cycle): too many sources failing
+    # in the hours before makes the score low-confidence, and the note says why
+    Column("low_confidence", Boolean, nullable=False, server_default=false()),
+    Column("confidence_note", Text),
 )
 
 forecasts = Table(
@@ -327,6 +331,11 @@ job_runs = Table(
     Column("finished_at", UTCDateTime),
     Column("status", String(16), nullable=False),
     Column("detail", JSON),
+    # migration 0006: the hour a cycle run scored (one "ok" row per hour), and which process
+    # (engine.scheduler.owner_id: host:pid:random) ran the job
+    Column("hour", UTCDateTime),
+    Column("worker", String(200)),
+    Index(None, "job", "hour"),
 )
 
 
