@@ -15,6 +15,9 @@ The public API (everything else is internal and may change):
 - ``engine.backtest``: ``run_backtest``, ``read_series_csv``
 - ``engine.suggest``: ``suggest``, ``hedge_word``
 - ``engine.forecasting``: ``update_forecasts`` (the hourly forecast job)
+- ``engine.cycle``: ``run_cycle``, ``hours_to_run``, ``assess_health`` (the hourly cycle)
+- ``engine.scheduler``: ``run_scheduler``, ``schedule_status`` (``noisecast run``)
+- ``engine.review``: the review rules and the published JSON (``engine.web`` serves them)
 - ``engine.analysis``: ``open_store``, ``mentions``, ``hourly``, ``scores``, ``sources_health``
   (DataFrames for notebooks)
 """
@@ -25,11 +28,14 @@ __all__ = [
     "backtest",
     "collect",
     "config",
+    "cycle",
     "features",
     "forecast",
     "forecasting",
     "match",
     "noise",
+    "review",
+    "scheduler",
     "score",
     "store",
     "suggest",

@@ -645,8 +645,9 @@ def _add_config_option(group: click.Group) -> None:
 
 
 from engine.scheduler import print_schedule, run_command, schedule_status  # noqa: E402
+from engine.web.commands import editors, export, serve  # noqa: E402
 
-for _command in (run_command,):
+for _command in (run_command, serve, editors, export):
     cli.add_command(_command)
 
 _add_config_option(cli)

@@ -81,6 +81,10 @@ def test_expected_commands_exist() -> None:
         "forecast",
         "backtest",
         "run",
+        "serve",
+        "editors add",
+        "editors list",
+        "export",
     }
 
 

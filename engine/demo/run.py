@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import func, select, update
@@ -32,6 +33,7 @@ from engine.forecasting import update_forecasts
 from engine.noise import update_noise
 from engine.store import Store
 from engine.store.tables import mention_time, mentions, sources, stories, story_mentions
+from engine.web.accounts import demo_review
 
 DEMO_START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 
@@ -159,6 +161,7 @@ def run_demo(
         "seconds": round(time.monotonic() - started, 1),
         "stories": rows,
     }
+    summary["review"] = demo_review(url, now=DEMO_START + timedelta(hours=hours))
     if not quiet:
         _print_summary(console, summary)
     return summary
@@ -235,8 +238,15 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
         f"{summary['fetches']} fetches over {summary['http_requests']} HTTP requests stored "
         f"{summary['new_mentions']} new mentions in {summary['seconds']} s."
     )
-    console.print(
-        f"Forecasts: {summary['forecasts']} stories with model {summary['model']}; "
-        "review them with `noisecast forecast` (the web review page comes with issue 7)."
-    )
-    console.print(f"Database: [bold]{summary['database']}[/]")
+    console.print(f"Forecasts: {summary['forecasts']} stories with model {summary['model']}.")
+    console.print(f"Database: [bold]{escape(summary['database'])}[/]")
+    review = summary.get("review")
+    if review:
+        console.print("Review the suggestions in a browser: run", soft_wrap=True)
+        console.print(f"  {escape(review['command'])}", soft_wrap=True, highlight=False)
+        console.print(
+            f"then open {review['url']} and log in as [bold]{escape(review['editor'])}[/] "
+            f"with the password [bold]{escape(review['password'])}[/] (shown only now; "
+            "running the demo again sets a new one).",
+            soft_wrap=True,
+        )

@@ -19,6 +19,7 @@ from engine.store._forecasts import ForecastsMixin
 from engine.store._jobs import JobsMixin
 from engine.store._mentions import Collected, MentionsMixin, Outcome, title_key
 from engine.store._noise import NoiseMixin
+from engine.store._review import ReviewMixin
 from engine.store._sources import SourcesMixin
 from engine.store._stories import StoriesMixin
 from engine.store.db import make_engine
@@ -27,7 +28,9 @@ from engine.store.tables import fetches, job_runs, mentions, sources, stories
 __all__ = ["Collected", "Outcome", "Store", "title_key"]
 
 
-class Store(StoriesMixin, SourcesMixin, MentionsMixin, NoiseMixin, ForecastsMixin, JobsMixin):
+class Store(
+    StoriesMixin, SourcesMixin, MentionsMixin, NoiseMixin, ForecastsMixin, JobsMixin, ReviewMixin
+):
     """The database behind noisecast, SQLite or PostgreSQL."""
 
     def __init__(self, engine: Engine) -> None:

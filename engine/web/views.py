@@ -1,0 +1,220 @@
+"""The review pages: login, the queue, a story, the edit form, and the three actions. Each view
+makes one Store call and hands the result to a template (shaped, where needed, by the pure
+functions of :mod:`engine.review`)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from engine.errors import NoisecastError
+from engine.review import (
+    STATUSES,
+    ReviewInputError,
+    check_edit,
+    check_reason,
+    story_view,
+)
+from engine.score import LEVELS
+from engine.web.accounts import session_stamp, verify_password
+from engine.web.app import LoginRequired, error_page, local_path, render, store_of
+
+router = APIRouter()
+
+
+def current_editor(request: Request) -> dict[str, Any]:
+    """The logged-in editor, or a redirect to the login page. A session whose password has
+    changed since it began, or whose editor is gone, ends here."""
+    name = request.session.get("user")
+    if not name:
+        raise LoginRequired
+    found = store_of(request).get_editor(str(name))
+    if found is None or request.session.get("stamp") != session_stamp(found["password_hash"]):
+        request.session.clear()
+        raise LoginRequired
+    editor = {"username": found["username"], "role": found["role"]}
+    request.state.editor = editor
+    return editor
+
+
+Editor = Annotated[dict[str, Any], Depends(current_editor)]
+
+
+# --- login -----------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/") -> Response:
+    return render(request, "login.html", next=local_path(next), error=None, username="")
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    found = store_of(request).get_editor(username.strip()) if username.strip() else None
+    if not verify_password(found["password_hash"] if found else None, password):
+        return render(
+            request,
+            "login.html",
+            status_code=401,
+            next=local_path(next),
+            error="Wrong user name or password.",
+            username=username,
+        )
+    assert found is not None
+    request.session.clear()  # a fresh session (and CSRF token) for the new login
+    request.session.update(
+        user=found["username"],
+        stamp=session_stamp(found["password_hash"]),
+        csrf=secrets.token_urlsafe(32),
+    )
+    return RedirectResponse(local_path(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def queue(
+    request: Request,
+    editor: Editor,
+    status: Annotated[str, Query()] = "pending",
+    story: Annotated[str, Query()] = "",
+    level: Annotated[str, Query()] = "",
+) -> Response:
+    status = status if status in (*STATUSES, "all") else "pending"
+    level = level if level in LEVELS else ""
+    data = store_of(request).review_queue(status=status, story=story or None, level=level or None)
+    return render(
+        request,
+        "queue.html",
+        data=data,
+        filters={"status": status, "story": story, "level": level},
+        statuses=(*STATUSES, "all"),
+        levels=LEVELS,
+    )
+
+
+@router.get("/stories/{slug}", response_class=HTMLResponse)
+def story(request: Request, slug: str, editor: Editor) -> Response:
+    try:
+        data = store_of(request).story_review(slug)
+    except NoisecastError:
+        return error_page(request, 404, f"There is no story {slug!r}.")
+    return render(request, "story.html", view=story_view(data))
+
+
+@router.get("/forecasts/{forecast_id}/edit", response_class=HTMLResponse)
+def edit_form(request: Request, forecast_id: int, editor: Editor, next: str = "") -> Response:
+    forecast = store_of(request).forecast_for_review(forecast_id)
+    if forecast is None:
+        return error_page(request, 404, f"There is no suggestion {forecast_id}.")
+    return render(
+        request,
+        "edit.html",
+        forecast=forecast,
+        text=forecast["suggested_text"],
+        error=None,
+        next=local_path(next, f"/stories/{forecast['slug']}"),
+    )
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def _done(request: Request, message: str, next: str, slug: str) -> Response:
+    request.session["flash"] = message
+    return RedirectResponse(local_path(next, f"/stories/{slug}"), status_code=303)
+
+
+@router.post("/forecasts/{forecast_id}/approve")
+def approve(
+    request: Request,
+    forecast_id: int,
+    editor: Editor,
+    seen_status: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    done = store_of(request).review_forecast(
+        forecast_id,
+        action="approve",
+        editor=editor["username"],
+        seen_status=seen_status,
+        now=request.app.state.now(),
+    )
+    return _done(request, "Approved: the suggestion is published.", next, done["slug"])
+
+
+@router.post("/forecasts/{forecast_id}/edit", response_class=HTMLResponse)
+def edit(
+    request: Request,
+    forecast_id: int,
+    editor: Editor,
+    text: Annotated[str, Form()] = "",
+    seen_status: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    review = request.app.state.settings.review
+    try:
+        checked = check_edit(
+            text, lead=review.hedge_lead, close=review.hedge_close, role=editor["role"]
+        )
+    except ReviewInputError as e:
+        forecast = store_of(request).forecast_for_review(forecast_id)
+        if forecast is None:
+            return error_page(request, 404, f"There is no suggestion {forecast_id}.")
+        return render(
+            request,
+            "edit.html",
+            status_code=422,
+            forecast=forecast,
+            text=text,
+            error=str(e),
+            next=local_path(next, f"/stories/{forecast['slug']}"),
+        )
+    done = store_of(request).review_forecast(
+        forecast_id,
+        action="edit",
+        editor=editor["username"],
+        seen_status=seen_status,
+        now=request.app.state.now(),
+        text=checked,
+    )
+    return _done(request, "Edited and approved: your text is published.", next, done["slug"])
+
+
+@router.post("/forecasts/{forecast_id}/reject", response_class=HTMLResponse)
+def reject(
+    request: Request,
+    forecast_id: int,
+    editor: Editor,
+    reason: Annotated[str, Form()] = "",
+    seen_status: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    try:
+        checked = check_reason(reason)
+    except ReviewInputError as e:
+        return error_page(request, 422, str(e), title="Reason required")
+    done = store_of(request).review_forecast(
+        forecast_id,
+        action="reject",
+        editor=editor["username"],
+        seen_status=seen_status,
+        now=request.app.state.now(),
+        text=checked,
+    )
+    return _done(request, "Rejected: nothing is published from it.", next, done["slug"])

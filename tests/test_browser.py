@@ -1,0 +1,223 @@
+"""The whole review in a real browser: Playwright driving Debian's Chromium against
+``noisecast serve`` on 127.0.0.1 over a copy of the demo database. Log in, open the queue,
+open a story, edit and approve a suggestion, see it published; hostile feed text stays inert.
+Screenshots of the queue and of a story view go to var/screenshots/ (kept by CI).
+
+Skipped without Chromium (or Playwright) locally; required when CI is set."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from engine.cli import cli
+from engine.store import Store
+from engine.store.tables import mentions, sources, stories, story_mentions
+from engine.web.accounts import demo_review
+from tests.conftest import ROOT, copy_demo, require
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "var" / "screenshots"
+END = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+HOSTILE = "<script>alert(1)</script>"
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _plant_hostile_mention(url: str) -> None:
+    """A mention of the quiet stadium story titled <script>, linking to javascript:."""
+    store = Store.from_url(url)
+    try:
+        with store.transaction() as conn:
+            story_id = conn.execute(
+                select(stories.c.id).where(stories.c.slug == "saltmarsh-rovers")
+            ).scalar_one()
+            source_id = conn.execute(select(sources.c.id).limit(1)).scalar_one()
+            when = END - timedelta(minutes=10)
+            mention_id = conn.execute(
+                mentions.insert().values(
+                    source_id=source_id,
+                    external_id="hostile",
+                    kind="rss",
+                    url="javascript:alert(document.cookie)",
+                    title_key="hostile",
+                    title=HOSTILE,
+                    author="<img src=x onerror=alert(2)>",
+                    published_at=when,
+                    fetched_at=when,
+                    updated_at=when,
+                    score=1000,
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                story_mentions.insert().values(
+                    story_id=story_id, mention_id=mention_id, matched_terms=[], matched_at=when
+                )
+            )
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def server(
+    demo_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    require(CHROMIUM.exists(), f"{CHROMIUM} is absent: `apt-get install chromium` (.ci/run does)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        require(False, "playwright is not installed: pip install -e '.[test]'")
+    db = copy_demo(demo_template, tmp_path_factory.mktemp("browser"))
+    url = f"sqlite:///{db}"
+    _plant_hostile_mention(url)
+    login = demo_review(url, now=END)  # what `make demo` prints: editor demo, a new password
+    port = _free_port()
+    module = "engine" if "serve" in cli.commands else "engine.web"
+    env = {
+        **os.environ,
+        "NOISECAST_SECRET_KEY": secrets.token_hex(32),
+        "NOISECAST_CONFIG": str(ROOT / "config.toml"),
+    }
+    log = (tmp_path_factory.mktemp("serve-log") / "serve.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, "serve", "--database", url, "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"noisecast serve exited with {proc.returncode}:\n{log.read()}")
+            try:
+                if httpx.get(f"{base}/login", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("noisecast serve did not answer within 30 s")
+            time.sleep(0.1)
+        yield {"base": base, **login}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_review_in_a_browser(server: dict[str, Any]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base = server["base"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            # Log in: the queue sends us to the login form and back.
+            page.goto(f"{base}/")
+            expect(page).to_have_url(f"{base}/login?next=/")
+            page.fill("input[name=username]", server["editor"])
+            page.fill("input[name=password]", "wrong password")
+            page.click("button:has-text('Log in')")
+            expect(page.get_by_role("alert")).to_have_text("Wrong user name or password.")
+            page.fill("input[name=password]", server["password"])
+            page.click("button:has-text('Log in')")
+            expect(page).to_have_url(f"{base}/")
+
+            # The queue: five pending suggestions, loudest first, each with its evidence.
+            expect(page.locator("h1")).to_have_text("Suggestions to review")
+            cards = page.locator("article.card")
+            expect(cards).to_have_count(5)
+            expect(cards.first.locator("h2")).to_have_text("Northmere Bank data breach")
+            expect(cards.first.locator("svg.spark polyline")).to_have_count(1)
+            page.screenshot(path=str(SCREENSHOTS / "review-queue.png"))
+
+            # A story: the chart, the components, the top mentions, the suggestion.
+            page.click("article h2 a:has-text('River Elden flood risk')")
+            expect(page).to_have_url(f"{base}/stories/elden-flood")
+            expect(page.locator("figure.chart rect.band")).to_have_count(1)
+            expect(page.locator("table.components tbody tr")).to_have_count(4)
+            expect(page.locator("ol.mentions > li")).to_have_count(15)
+            page.screenshot(path=str(SCREENSHOTS / "review-story.png"), full_page=True)
+
+            # Edit and approve: the hedge stays, the middle is the editor's.
+            suggested = page.locator("section.pending blockquote.suggestion").inner_text()
+            page.click("section.pending a:has-text('Edit')")
+            text = (
+                "Based on current signals, attention to the River Elden floods may keep "
+                "growing over the next day. Events may develop differently."
+            )
+            page.fill("textarea[name=text]", "The floods will get worse.")
+            page.click("button:has-text('Save and approve')")
+            expect(page.get_by_role("alert")).to_contain_text("only an admin may remove the hedge")
+            page.fill("textarea[name=text]", text)
+            page.click("button:has-text('Save and approve')")
+            expect(page).to_have_url(f"{base}/stories/elden-flood")
+            expect(page.locator(".flash")).to_contain_text("Edited and approved")
+            expect(page.locator("table.events tbody tr").first).to_contain_text("edit")
+            page.screenshot(path=str(SCREENSHOTS / "review-story-approved.png"), full_page=True)
+
+            # Published.
+            response = page.goto(f"{base}/api/stories/elden-flood")
+            assert response is not None and response.status == 200
+            assert response.headers["cache-control"] == "public, max-age=60"
+            published = json.loads(response.text())
+            assert published["forecast"]["text"] == text
+            assert published["forecast"]["edited"] is True
+            assert published["hedge"] == "Based on current signals"
+
+            # Back in the queue: four left; the approved one is under "approved".
+            page.goto(f"{base}/")
+            expect(page.locator("article.card")).to_have_count(4)
+            page.select_option("select[name=status]", "approved")
+            page.click("button:has-text('Filter')")
+            expect(page.locator("article.card")).to_have_count(1)
+            expect(page.locator("article.card .final")).to_contain_text(text)
+            assert suggested in page.locator("article.card blockquote").inner_text()
+
+            # Hostile feed text: shown as text, never run, never a link.
+            page.goto(f"{base}/stories/saltmarsh-rovers")
+            expect(page.locator("ol.mentions").get_by_text(HOSTILE)).to_have_count(1)
+            expect(page.locator("a[href^='javascript' i]")).to_have_count(0)
+            expect(page.locator("ol.mentions script")).to_have_count(0)
+            page.wait_for_timeout(200)
+            assert dialogs == [] and errors == []
+
+            # Logging out ends the session.
+            page.click("button:has-text('Log out')")
+            expect(page).to_have_url(f"{base}/login")
+            page.goto(f"{base}/stories/elden-flood")
+            expect(page).to_have_url(f"{base}/login?next=/stories/elden-flood")
+        finally:
+            browser.close()
