@@ -16,7 +16,8 @@ The public API (everything else is internal and may change):
 - ``engine.suggest``: ``suggest``, ``hedge_word``
 - ``engine.forecasting``: ``update_forecasts`` (the hourly forecast job)
 - ``engine.cycle``: ``run_cycle``, ``hours_to_run``, ``assess_health`` (the hourly cycle)
-- ``engine.scheduler``: ``run_scheduler``, ``schedule_status`` (``noisecast run``)
+- ``engine.scheduler``: ``run_scheduler`` (``noisecast run``); ``engine.schedule_status``:
+  ``schedule_status`` (``noisecast status``)
 - ``engine.review``: the review rules and the published JSON (``engine.web`` serves them)
 - ``engine.analysis``: ``open_store``, ``mentions``, ``hourly``, ``scores``, ``sources_health``
   (DataFrames for notebooks)

@@ -644,7 +644,8 @@ def _add_config_option(group: click.Group) -> None:
             )
 
 
-from engine.scheduler import print_schedule, run_command, schedule_status  # noqa: E402
+from engine.schedule_status import print_schedule, schedule_status  # noqa: E402
+from engine.scheduler import run_command  # noqa: E402
 from engine.web.commands import editors, export, serve  # noqa: E402
 
 for _command in (run_command, serve, editors, export):

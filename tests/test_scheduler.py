@@ -26,13 +26,13 @@ from engine.catalog import sync_from_config
 from engine.collect import collect
 from engine.config import ForecastSettings, ScheduleSettings, Settings, load_settings
 from engine.errors import StorageError
+from engine.schedule_status import schedule_status
 from engine.scheduler import (
     Worker,
     build_scheduler,
     make_clock,
     owner_id,
     run_scheduler,
-    schedule_status,
 )
 from engine.store import Store
 from engine.store.tables import fetches, job_runs, mentions, sources
