@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from engine.config import Settings, load_settings
+from engine.config import Secrets, Settings, load_settings
 from engine.errors import BacktestInputError, ConfigError, NoisecastError, QueryError
 from engine.logs import configure_logging
 from engine.store import Store
@@ -328,6 +328,7 @@ def collect(app: App, names: tuple[str, ...], force: bool, as_json: bool) -> Non
                 now=app.now(),
                 names=list(names) or None,
                 force=force or bool(names),
+                secrets=Secrets.from_env(),  # Reddit credentials: environment or secrets file
                 on_start=lambda n: progress.update(task, total=n),
                 on_done=lambda r: progress.update(task, advance=1, last=r.source),
             )

@@ -574,3 +574,39 @@ def test_collect_stores_reddit_mentions_and_their_engagement(
         ).all()
     assert score == post["score"]
     assert history == [(T0, post["score"] - 41), (T0 + timedelta(hours=2), post["score"])]
+
+
+def test_the_collect_command_reads_the_credentials_from_the_environment(
+    cassettes: Path, tmp_path: Path
+) -> None:
+    """`noisecast collect` through the real entry point: the Reddit credentials come from
+    NOISECAST_REDDIT_* (or the secrets file), never from config, and reach the collector."""
+    from click.testing import CliRunner
+
+    from engine.cli import cli
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "n.db"}"\n\n'
+        '[[sources]]\nkind = "reddit"\nname = "reddit"\n'
+        '[sources.options]\nsubreddits = ["askreddit"]\nsearch = false\n',
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    base = {"NOISECAST_CONFIG": str(config)}
+    assert runner.invoke(cli, ["init"], env=base).exit_code == 0
+    secrets = {
+        "NOISECAST_REDDIT_CLIENT_ID": "x",
+        "NOISECAST_REDDIT_CLIENT_SECRET": "y",
+        "NOISECAST_REDDIT_USER_AGENT": "test",
+    }
+    with recorder(cassettes).use_cassette(NEW, allow_playback_repeats=True):
+        without = runner.invoke(cli, ["collect", "--force", "--json"], env=base)
+        CLIENTS.clear()
+        result = runner.invoke(cli, ["collect", "--force", "--json"], env={**base, **secrets})
+    assert without.exit_code == 1, without.output  # a source failed
+    (refused,) = json.loads(without.stdout)["sources"]
+    assert "NOISECAST_REDDIT_CLIENT_ID" in refused["error"]
+    assert result.exit_code == 0, result.output
+    (src,) = json.loads(result.stdout)["sources"]
+    assert (src["outcome"], src["items_seen"], src["items_new"]) == ("ok", 100, 100)
