@@ -87,28 +87,32 @@ def history_series(
     ``starts``, each from its start to the hour before ``end``, zeros filled, unhealthy hours
     empty. ``hourly`` is the stored (sparse) hourly frame."""
     end = pd.Timestamp(floor_hour(end))
-    frames = []
-    rows = hourly.set_index([STORY, HOUR]) if len(hourly) else None
-    bad = pd.DatetimeIndex(sorted(unhealthy_hours)) if unhealthy_hours else None
-    for slug in sorted(starts):
-        hours = pd.date_range(pd.Timestamp(starts[slug]), end, freq="h", inclusive="left")
-        if len(hours) == 0:
-            continue
-        frame = pd.DataFrame({SERIES: slug, TS: hours})
-        values = np.zeros((len(hours), 3))
-        if rows is not None and slug in rows.index.get_level_values(0):
-            mine = rows.loc[slug].reindex(hours.astype(rows.loc[slug].index.dtype))
-            values = mine[[MENTIONS, OUTLETS, ENGAGEMENT]].fillna(0).to_numpy(float)
-        if bad is not None:
-            values[hours.isin(bad)] = np.nan
-        frame[VALUE], frame[OUTLETS], frame[ENGAGEMENT] = values.T
-        frames.append(frame)
-    if not frames:
-        return pd.DataFrame(
-            {SERIES: pd.Series(dtype=str), TS: pd.Series(dtype="datetime64[us, UTC]")}
-            | {c: pd.Series(dtype=float) for c in (VALUE, OUTLETS, ENGAGEMENT)}
-        )
-    return pd.concat(frames, ignore_index=True)
+    slugs = sorted(starts)
+    first = pd.DatetimeIndex([pd.Timestamp(starts[slug]) for slug in slugs], tz="UTC").floor("h")
+    lengths = np.maximum((end - first) // pd.Timedelta(hours=1), 0).to_numpy(np.int64)
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    hours = first.repeat(lengths) + pd.to_timedelta(offsets, unit="h")
+    keys = pd.MultiIndex.from_arrays(
+        [np.repeat(np.array(slugs, dtype=object), lengths), hours], names=[STORY, HOUR]
+    )
+    columns = [MENTIONS, OUTLETS, ENGAGEMENT]
+    stored = hourly.set_index([STORY, HOUR])[columns] if len(hourly) else None
+    values = (
+        np.zeros((len(keys), 3))
+        if stored is None
+        else stored.reindex(keys, fill_value=0).to_numpy(float)
+    )
+    if unhealthy_hours:
+        values[hours.isin(pd.DatetimeIndex(sorted(unhealthy_hours)))] = np.nan
+    return pd.DataFrame(
+        {
+            SERIES: pd.Series(keys.get_level_values(0), dtype=str),
+            TS: pd.Series(hours, dtype="datetime64[us, UTC]"),
+            VALUE: values[:, 0],
+            OUTLETS: values[:, 1],
+            ENGAGEMENT: values[:, 2],
+        }
+    )
 
 
 def load_history(store: Store, settings: Settings, end: datetime) -> pd.DataFrame:
@@ -182,23 +186,26 @@ def _time(value: object) -> datetime | None:
 
 
 def current_model(
-    store: Store, settings: Settings, *, now: datetime, refit: bool = False
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    refit: bool = False,
+    history: pd.DataFrame | None = None,
 ) -> tuple[Forecaster, str, bool]:
-    """The newest model if it is young enough and readable, else a fresh fit; (model, version,
-    refitted)."""
+    """The newest model if it is young enough and readable, else a fresh fit (on ``history``
+    when given, else the stored one); (model, version, refitted)."""
     run = None if refit else store.latest_model_run()
     if run is not None:
         age = floor_hour(now) - run["trained_at"]
-        horizon_ok = True
         if age < timedelta(hours=settings.forecast.refit_every_hours) and run["path"]:
             try:
                 model = load_forecaster(run["path"])
-                horizon_ok = model.horizon == settings.forecast.horizon_hours
-                if horizon_ok:
+                if model.horizon == settings.forecast.horizon_hours:
                     return model, str(run["version"]), False
             except ForecastError as e:
                 log.warning("refitting: %s", e, extra={"job": "forecast"})
-    model, version = fit_model(store, settings, now=now)
+    model, version = fit_model(store, settings, now=now, history=history)
     return model, version, True
 
 
@@ -215,13 +222,13 @@ def update_forecasts(
     was unhealthy, and why) makes every forecast low-confidence and says so."""
     as_of = floor_hour(now)
     horizon = settings.forecast.horizon_hours
-    model, version, refitted = current_model(store, settings, now=now, refit=refit)
+    stored = load_history(store, settings, as_of)  # once: to fit (all stories) and to forecast
+    model, version, refitted = current_model(store, settings, now=now, refit=refit, history=stored)
     active = {s["slug"]: s for s in store.list_stories("active")}
-    history = load_history(store, settings, as_of)
-    history = history[history[SERIES].isin(active)]
+    history = stored[stored[SERIES].isin(active)]
     rows: list[dict[str, Any]] = []
     if len(history):
-        ages = history.groupby(SERIES)[TS].agg(lambda ts: len(ts))
+        ages = history.groupby(SERIES).size()
         table = build_features(history, horizon, origins=None)
         table = table[table[ORIGIN] == table[SERIES].map(ages)]  # "now": every hour seen
         predicted = model.predict_table(table).set_index(SERIES)
