@@ -137,7 +137,7 @@ fetches = Table(
     Column("duration_ms", Integer, nullable=False),
     Column("http_status", Integer),
     Column("outcome", String(24), nullable=False),
-    Column("bytes", Integer),
+    Column("bytes", BigInteger),  # migration 0007: a hostile Content-Length fits
     Column("items_seen", Integer, nullable=False, server_default="0"),
     Column("items_new", Integer, nullable=False, server_default="0"),
     Column("parser", String(32)),
@@ -163,8 +163,10 @@ mentions = Table(
     Column("published_at", UTCDateTime),
     Column("fetched_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Column("score", Integer),
-    Column("comments", Integer),
+    Column("score", BigInteger),  # migration 0007: widened, and clamped on the way in
+    Column("comments", BigInteger),
+    # migration 0007: the date the feed stated, when it was clamped into published_at
+    Column("stated_published_at", UTCDateTime),
     UniqueConstraint("source_id", "external_id"),
     Index(None, "canonical_url"),
     Index(None, "title_key"),
@@ -188,8 +190,8 @@ mention_engagement = Table(
     metadata,
     _fk("mention_id", "mentions.id", primary_key=True),
     Column("observed_at", UTCDateTime, primary_key=True),
-    Column("score", Integer),
-    Column("comments", Integer),
+    Column("score", BigInteger),
+    Column("comments", BigInteger),
 )
 
 story_mentions = Table(
@@ -320,6 +322,18 @@ model_runs = Table(
     Column("metrics", JSON, nullable=False),
     Column("path", Text),
     Column("model", String(32), nullable=False, server_default=""),  # migration 0005
+    Column("checksum", String(64)),  # migration 0007: sha256 of the file, checked before loading
+)
+
+# migration 0007: a logged-in editor's session, so that logging out revokes it server-side
+editor_sessions = Table(
+    "editor_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    _fk("editor_id", "editors.id", nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
 )
 
 job_runs = Table(
