@@ -111,6 +111,7 @@ def politeness(settings: CollectorSettings) -> Politeness:
         per_host_min_gap_seconds=settings.per_host_min_gap_seconds,
         max_redirects=settings.max_redirects,
         deadline_seconds=settings.deadline_seconds,
+        allow_private_networks=settings.allow_private_networks,
     )
 
 

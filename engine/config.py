@@ -13,6 +13,7 @@ all of them.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -88,6 +89,19 @@ class CollectorSettings(_Section):
     deadline_seconds: float = Field(60.0, gt=0)
     write_batch: int = Field(50, ge=1)
     write_every_seconds: float = Field(1.0, gt=0)
+    # Private networks (CIDR) a feed may resolve to; public addresses are always allowed, and
+    # link-local and cloud-metadata addresses never are. Checked on every redirect hop too.
+    allow_private_networks: tuple[str, ...] = ()
+
+    @field_validator("allow_private_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"not a network in CIDR form: {item!r}") from None
+        return value
 
     @model_validator(mode="after")
     def _intervals_ordered(self) -> CollectorSettings:

@@ -81,6 +81,8 @@ class Politeness:
     per_host_min_gap_seconds: float = 1.0
     max_redirects: int = 5
     deadline_seconds: float = 60.0
+    # CIDRs of private networks a feed may resolve to (see [collector] allow_private_networks)
+    allow_private_networks: tuple[str, ...] = ()
 
 
 def unusable_url(url: str) -> str | None:
