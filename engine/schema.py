@@ -35,6 +35,14 @@ UNHEALTHY = "unhealthy"
 AS_OF = "as_of"
 SCORE = "score"
 LEVEL = "level"
+COMPONENTS = (
+    "volume",
+    "velocity",
+    "breadth",
+    "engagement",
+)  # each has _value, _norm, _contribution
+LEVELS = ("Quiet", "Low", "Moderate", "High", "Very high")
+LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)
 
 MENTION_COLUMNS = (STORY, MENTION, GROUP, KIND, OUTLET, WHEN, ENGAGEMENT)
 HOURLY_COLUMNS = (STORY, HOUR, MENTIONS, OUTLETS, ENGAGEMENT)

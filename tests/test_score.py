@@ -319,7 +319,7 @@ def test_latest_hour_equals_the_full_rebuild() -> None:
 
 def test_threads_give_the_same_scores_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Large grids are scored on threads over column ranges of stories; small ones on one."""
-    import engine.score as score_module
+    import engine._score_grid as score_module
 
     rng = np.random.default_rng(3)
     mentions = rng.poisson(rng.gamma(0.7, 3.0, size=(37, 1)), size=(37, 150))
