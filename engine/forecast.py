@@ -24,8 +24,9 @@ the latest *calibrate* (the newest data is the best stand-in for the data to com
   ``rising_folds`` blocks of training series by start time; isotonic with at least 1000
   samples a block, Platt scaling below that).
 
-**Baselines**: :func:`persistence` (``rate * H``); :class:`SzaboHuberman` (constant scaling);
-:class:`BaseRate` (the training base rate of rising). **Cold start**: with fewer than
+**Baselines** (:mod:`engine.baselines`, re-exported here): :func:`persistence`,
+:class:`SzaboHuberman` (constant scaling), :class:`BaseRate` (the base rate of rising).
+**Cold start**: with fewer than
 ``min_train_samples`` scored training samples :func:`fit_forecaster` returns a
 :class:`ColdStartForecaster` (Szabo-Huberman, wide interval, ``low_confidence=True``).
 """
@@ -46,8 +47,9 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
+from engine.baselines import BaseRate, SzaboHuberman, persistence
 from engine.errors import ForecastError
-from engine.features import RATE, RISING, TARGET, TOTAL, build_features, feature_columns
+from engine.features import RISING, TARGET, build_features, feature_columns
 from engine.schema import (
     CUTOFF,
     FORECAST_COLUMNS,
@@ -78,81 +80,6 @@ Array = npt.NDArray[np.float64]
 MODEL_VERSION = "1"  # bump when features or method change: old files then refuse to load
 AGE_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 36, 48, 72, 96, 144)  # lower edges, hours
 _NO_HISTORY = "no hour of this series observed before the origin; the forecast rests on its age"
-
-
-def persistence(table: pd.DataFrame, horizon: int) -> Array:
-    """The next H hours repeat the current rate: ``rate * H``."""
-    return table[RATE].to_numpy(float) * horizon
-
-
-class SzaboHuberman:
-    """Szabo & Huberman's constant scaling: ``N(o+H) = b_o * N(o)``, ``N`` = total so far.
-
-    Fit as in the original's log-linear model, per age ``o`` on training samples with
-    ``N(o) > 0``: ``ln b_o = mean(ln N(o+H) - ln N(o))`` (a log of 0 is undefined, so a total of
-    0 says nothing about the ratio). Forecast of the next H: ``(b_o - 1) * N(o)`` (0 while
-    nothing has been seen). Ages with fewer than ``min_samples`` samples are not fitted; they,
-    and ages past the fitted ones, use the nearest fitted age below (the first fitted age when
-    there is none below). With no age fitted, all samples pooled give one ``b``; with none at
-    all, ``prior_b``.
-    """
-
-    def __init__(self, min_samples: int = 10, prior_b: float = 2.0) -> None:
-        self.min_samples = min_samples
-        self.prior_b = prior_b
-
-    def fit(self, table: pd.DataFrame) -> SzaboHuberman:
-        ok = table[table[TARGET].notna() & (table[TOTAL] > 0)]
-        log_b = np.log(ok[TOTAL] + ok[TARGET]) - np.log(ok[TOTAL])
-        by_age = log_b.groupby(ok[ORIGIN]).agg(["mean", "size"])
-        fitted = by_age.loc[by_age["size"] >= self.min_samples, "mean"]
-        self.log_b_ = fitted.astype(float)
-        if len(log_b):
-            self.pooled_log_b_ = float(log_b.mean())
-        else:
-            self.pooled_log_b_ = float(np.log(self.prior_b))
-        self.n_samples_ = len(log_b)
-        return self
-
-    def log_b(self, ages: npt.ArrayLike) -> Array:
-        """``ln b`` for each age (see the class docstring for ages not fitted)."""
-        ages = np.asarray(ages, dtype=np.int64)
-        if self.log_b_.empty:
-            return np.full(ages.shape, self.pooled_log_b_)
-        known = self.log_b_.index.to_numpy(np.int64)
-        at = np.clip(np.searchsorted(known, ages, side="right") - 1, 0, len(known) - 1)
-        return self.log_b_.to_numpy(float)[at]
-
-    def predict(self, table: pd.DataFrame) -> Array:
-        """Forecast of the next-H total, ``(b_o - 1) * N(o)``."""
-        return np.expm1(self.log_b(table[ORIGIN])) * table[TOTAL].to_numpy(float)
-
-
-class BaseRate:
-    """P(rising) = the share of training samples of the same age that rose.
-
-    Ages with fewer than ``min_samples`` samples (and ages past the fitted ones) use the
-    nearest fitted age below, else the share over all ages; with no training sample, 0.5.
-    """
-
-    def __init__(self, min_samples: int = 10) -> None:
-        self.min_samples = min_samples
-
-    def fit(self, table: pd.DataFrame) -> BaseRate:
-        ok = table[table[RISING].notna()]
-        by_age = ok[RISING].groupby(ok[ORIGIN]).agg(["mean", "size"])
-        self.rate_ = by_age.loc[by_age["size"] >= self.min_samples, "mean"].astype(float)
-        self.overall_ = float(ok[RISING].mean()) if len(ok) else 0.5
-        return self
-
-    def predict_proba(self, table: pd.DataFrame) -> Array:
-        ages = table[ORIGIN].to_numpy(np.int64)
-        if self.rate_.empty:
-            return np.full(ages.shape, self.overall_)
-        known = self.rate_.index.to_numpy(np.int64)
-        at = np.searchsorted(known, ages, side="right") - 1
-        values = self.rate_.to_numpy(float)[np.clip(at, 0, None)]
-        return np.where(at >= 0, values, self.overall_)
 
 
 class _Forecaster:
