@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import csv
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from feeds.dates import parse_date
 from feeds.parse import FeedEntry, ParsedFeed, parse_feed, parse_with_feedparser
 from tests.conftest import SHARED_DATA, require
 
@@ -263,6 +265,109 @@ def test_json_feed() -> None:
     (entry,) = parse_feed(content).entries
     assert (entry.link, entry.title) == ("https://example.com/1", "One")
     assert entry.published == datetime(2024, 1, 2, 2, 4, 5, tzinfo=UTC)
+
+
+# --- dates, whatever today is ---------------------------------------------------------------
+
+# Days that differ in century, year, month and day; the 1st of a month and the 10th too, the
+# day the kc0011 feed says (a reading that took only the day from the clock shows there).
+CLOCKS = [
+    datetime(2026, 12, 4, 9, 30, tzinfo=UTC),
+    datetime(2027, 1, 1, 0, 0, tzinfo=UTC),
+    datetime(2020, 1, 10, 14, 33, tzinfo=UTC),
+    datetime(2031, 6, 30, 23, 59, tzinfo=UTC),
+    datetime(2099, 11, 15, 12, 0, tzinfo=UTC),
+    datetime(2101, 2, 28, 6, 0, tzinfo=UTC),
+]
+
+
+@pytest.fixture(params=CLOCKS, ids=[c.strftime("%Y-%m-%d") for c in CLOCKS])
+def frozen_clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The wall clock as feedparser's date handlers read it (``time.gmtime()``, ``time.time()``)
+    stopped at one instant."""
+    instant: datetime = request.param
+    stamp = instant.timestamp()
+    real_gmtime, real_localtime = time.gmtime, time.localtime
+    monkeypatch.setattr(time, "time", lambda: stamp)
+    monkeypatch.setattr(
+        time, "gmtime", lambda secs=None: real_gmtime(stamp if secs is None else secs)
+    )
+    monkeypatch.setattr(
+        time, "localtime", lambda secs=None: real_localtime(stamp if secs is None else secs)
+    )
+    assert time.gmtime()[:3] == (instant.year, instant.month, instant.day)
+    return instant
+
+
+DATES = {
+    "2020/1/10 14:33:00": datetime(2020, 1, 10, 14, 33, tzinfo=UTC),  # kc0011
+    "2020/01/10 14:33": datetime(2020, 1, 10, 14, 33, tzinfo=UTC),
+    "2020/1/10": datetime(2020, 1, 10, tzinfo=UTC),
+    "2020.1.10 14:33:00": datetime(2020, 1, 10, 14, 33, tzinfo=UTC),
+    "2020-1-10 14:33:00 +0800": datetime(2020, 1, 10, 6, 33, tzinfo=UTC),
+    "2020/1/10T14:33:00Z": datetime(2020, 1, 10, 14, 33, tzinfo=UTC),
+    "2020-01-10T14:33:00+01:00": datetime(2020, 1, 10, 13, 33, tzinfo=UTC),
+    "20200110": datetime(2020, 1, 10, tzinfo=UTC),
+    "Fri, 10 Jan 2020 14:33:00 GMT": datetime(2020, 1, 10, 14, 33, tzinfo=UTC),
+    "10 Jan 2020": datetime(2020, 1, 10, tzinfo=UTC),
+    "Fri Jan 10 14:33:00 2020": datetime(2020, 1, 10, 14, 33, tzinfo=UTC),
+    "2004-július-13T9:15-05:00": datetime(2004, 7, 13, 14, 15, tzinfo=UTC),
+    # What leaves out the year, month or day is refused, never completed from today.
+    "2020": None,
+    "2020-05": None,
+    "2020/05": None,
+    "2020-123": None,
+    "--05-10": None,
+    "---10": None,
+    "1/10/2020": None,
+    "03-12-25": None,
+    "14:33:00": None,
+    "2020/13/10": None,
+    # Years nobody publishes in: refused without raising.
+    "9999-12-31T23:59:59Z": None,
+    "Fri, 31 Dec 9999 23:59:59 GMT": None,
+    "1970-01-01T00:00:00Z": None,
+    "0001-01-01": None,
+}
+
+
+def test_dates_never_come_from_the_clock(frozen_clock: datetime) -> None:
+    got = {text: parse_date(text) for text in DATES}
+    assert got == DATES
+
+
+KC0011_LIKE = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>kc</title><link>http://www.kc0011.net</link>
+<item><title>One</title><link>http://www.kc0011.net/1</link>
+<pubDate>2020/1/10 14:33:00</pubDate></item>
+<item><title>Two</title><link>http://www.kc0011.net/2</link>
+<pubDate>2020/1/10 14:03:00</pubDate></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("malformed", [False, True], ids=["fast path", "feedparser"])
+def test_year_month_day_feed_under_any_clock(frozen_clock: datetime, malformed: bool) -> None:
+    content = KC0011_LIKE.replace(b"<title>kc", b"<title>kc&eacute;") if malformed else KC0011_LIKE
+    feed = parse_feed(content)
+    assert feed.parser == ("feedparser" if malformed else "fastfeedparser")
+    assert [e.published for e in feed.entries] == [
+        datetime(2020, 1, 10, 14, 33, tzinfo=UTC),
+        datetime(2020, 1, 10, 14, 3, tzinfo=UTC),
+    ]
+
+
+def test_kc0011_under_any_clock(frozen_clock: datetime) -> None:
+    row = next(r for r in NEWS if r["file"] == "rsparser__kc0011.rss")
+    content = (shared_data_dir() / "news-feeds" / row["file"]).read_bytes()
+    want = (utc(row["earliest_entry"]), utc(row["latest_entry"]))
+    assert want == (
+        datetime(2020, 1, 10, 14, 3, tzinfo=UTC),
+        datetime(2020, 1, 10, 14, 33, tzinfo=UTC),
+    )
+    for feed in (parse_feed(content), parse_with_feedparser(content)):
+        dates = [e.published for e in feed.entries]
+        assert None not in dates
+        assert (min(dates), max(dates)) == want  # type: ignore[type-var]
 
 
 # --- garbage --------------------------------------------------------------------------------
