@@ -60,7 +60,7 @@ from engine.schema import (
     VALUE,
 )
 from engine.store import Store
-from engine.suggest import suggest
+from engine.suggest import Cause, suggest
 
 log = logging.getLogger("noisecast.forecast")
 
@@ -232,10 +232,13 @@ def update_forecasts(
         table = build_features(history, horizon, origins=None)
         table = table[table[ORIGIN] == table[SERIES].map(ages)]  # "now": every hour seen
         predicted = model.predict_table(table).set_index(SERIES)
-        rates = table.set_index(SERIES)[RATE]
+        by_story = table.set_index(SERIES)
         for slug, p in predicted.iterrows():
-            rate = float(rates[slug])
-            rows.append(_row(str(slug), p, rate, active, version, as_of, settings, health_note))
+            observed = int(by_story.at[slug, "observed_hours"])
+            rate = float(by_story.at[slug, RATE])
+            rows.append(
+                _row(str(slug), p, rate, observed, active, version, as_of, settings, health_note)
+            )
     queued = store.write_forecasts(rows, min_change=settings.review.supersede_min_change)
     report = ForecastReport(
         as_of, version, refitted, len(rows), queued, sum(r["low_confidence"] for r in rows)
@@ -251,10 +254,24 @@ def update_forecasts(
     return report
 
 
+def public_causes(model: str, observed_hours: int, health_note: str | None) -> list[Cause]:
+    """Why a forecast's confidence is low, in the published words of :data:`engine.suggest.CAUSES`
+    (the editor-facing reason, ``confidence_note``, says it with the numbers and settings)."""
+    causes: list[Cause] = []
+    if model == ColdStartForecaster.name:
+        causes.append("history")
+    elif observed_hours == 0:
+        causes.append("new")
+    if health_note is not None:
+        causes.append("collection")
+    return causes
+
+
 def _row(
     slug: str,
     p: pd.Series,
     rate: float,
+    observed_hours: int,
     active: dict[str, dict[str, Any]],
     version: str,
     as_of: datetime,
@@ -271,7 +288,7 @@ def _row(
         p90=float(p[P90]),
         prob_rising=float(p[P_RISING]),
         low_confidence=low,
-        reason=reason,
+        causes=public_causes(str(p[MODEL]), observed_hours, health_note),
         lead=settings.review.hedge_lead,
         close=settings.review.hedge_close,
     )

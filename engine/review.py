@@ -15,6 +15,7 @@ while it is still ``pending`` and says who got there first otherwise (:func:`con
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ __all__ = [
     "history_chart",
     "outcome",
     "published_story",
+    "published_text",
     "safe_url",
     "sparkline",
     "story_view",
@@ -182,6 +184,20 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+# A suggestion written before issue 11 carried the editor's reason into its text ("Confidence
+# in this forecast is low: ... forecast.min_training_series)."): published as the plain sentence.
+_OLD_LOW_CONFIDENCE = re.compile(r" Confidence in this forecast is low(?::.*?)?\.(?= |$)")
+
+
+def published_text(row: Mapping[str, Any]) -> str:
+    """The text a story page shows: the editor's own words, or the suggestion as made (one
+    made before issue 11 with its low-confidence reason replaced by the plain sentence)."""
+    if row["forecast_final_text"] is not None:
+        return str(row["forecast_final_text"])
+    text = str(row["forecast_suggested_text"])
+    return _OLD_LOW_CONFIDENCE.sub(" Confidence is low.", text, count=1)
+
+
 def published_story(row: Mapping[str, Any], *, hedge: str) -> dict[str, Any]:
     """The JSON a story page reads: its current noise level and its latest approved forecast.
 
@@ -195,7 +211,7 @@ def published_story(row: Mapping[str, Any], *, hedge: str) -> dict[str, Any]:
         as_of = row["forecast_as_of"]
         horizon = int(row["forecast_horizon_hours"])
         forecast = {
-            "text": row["forecast_final_text"] or row["forecast_suggested_text"],
+            "text": published_text(row),
             "edited": row["forecast_final_text"] is not None,
             "p10": float(row["forecast_p10"]),
             "p50": round(float(row["forecast_p50"]), 2),

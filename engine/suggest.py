@@ -18,14 +18,31 @@ Every suggestion opens with the lead ("Based on current signals, ...") and ends 
 ("Events may develop differently."), both from ``[review]`` in config; an editor may edit the
 middle, and only an admin may remove the hedge (issue 7). A low-confidence forecast says so
 and why, in a sentence of its own.
+
+**Published words only.** The suggestion is what readers see once it is approved, so it never
+carries the editor-facing reason (``forecasts.confidence_note``, which may name settings and
+models: the review app shows it). A low-confidence sentence is built from a fixed set of
+causes (:data:`CAUSES`), each in plain newsroom English: "Confidence is low: too little
+history yet."
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["BANDS", "Suggestion", "hedge_word", "suggest"]
+__all__ = ["BANDS", "CAUSES", "Cause", "Suggestion", "hedge_word", "suggest"]
+
+Cause = Literal["history", "new", "collection"]
+
+# Why a forecast's confidence is low, as readers may read it (order of mention).
+CAUSES: dict[Cause, str] = {
+    "history": "too little history yet",
+    "new": "the story is too new to judge",
+    "collection": "some of the sources we follow could not be read",
+}
 
 # (lowest probability, band name, phrase), highest first.
 BANDS: tuple[tuple[float, str, str], ...] = (
@@ -69,13 +86,15 @@ def suggest(
     p90: float,
     prob_rising: float,
     low_confidence: bool = False,
-    reason: str | None = None,
+    causes: Iterable[Cause] = (),
     lead: str = "Based on current signals",
     close: str = "Events may develop differently.",
 ) -> Suggestion:
     """The suggested sentence for one story's forecast.
 
     ``title`` is used as given: escaping it is the job of whatever displays the text.
+    ``causes`` say why confidence is low (keys of :data:`CAUSES`); the editor-facing reason
+    never enters the text.
     """
     if p10 > p90:
         raise ValueError(f"p10 ({p10}) is above p90 ({p90})")
@@ -89,6 +108,16 @@ def suggest(
         amount = f"with {_count(p10)} to {_count(p90)} new mentions expected"
     text = f"{lead}, attention to “{title.strip()}” {phrase} over {span}, {amount}."
     if low_confidence:
-        why = f": {reason.rstrip('.')}" if reason else ""
-        text += f" Confidence in this forecast is low{why}."
+        text += f" {_low_confidence(causes)}"
     return Suggestion(f"{text} {close}".strip(), word)
+
+
+def _low_confidence(causes: Iterable[Cause]) -> str:
+    unknown = sorted(set(causes) - set(CAUSES))
+    if unknown:
+        raise ValueError(f"causes: {', '.join(map(repr, unknown))}: expected {', '.join(CAUSES)}")
+    wanted = set(causes)
+    said = [phrase for cause, phrase in CAUSES.items() if cause in wanted]
+    if not said:
+        return "Confidence is low."
+    return f"Confidence is low: {', and '.join(said)}."

@@ -310,7 +310,7 @@ def test_unhealthy_collection_marks_the_forecast_low_confidence(
     frame = store.forecasts_frame(since=T0, until=T0 + H)
     assert len(frame) == 1 and bool(frame["low_confidence"].iloc[0])
     assert "collection was unhealthy" in frame["confidence_note"].iloc[0]
-    assert "collection was unhealthy" in frame["suggested_text"].iloc[0]
+    assert "some of the sources we follow could not be read" in frame["suggested_text"].iloc[0]
 
 
 def test_a_failed_forecast_keeps_the_scores_and_says_so(store: Store, tmp_path: Path) -> None:

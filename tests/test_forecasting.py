@@ -19,7 +19,9 @@ from engine.demo.run import DEMO_START
 from engine.forecasting import history_series, update_forecasts
 from engine.schema import MENTION_COLUMNS
 from engine.store import Store
+from engine.store.tables import story_hourly
 from tests.conftest import copy_demo
+from tests.plain_words import jargon_in
 
 END = DEMO_START + timedelta(hours=72)
 
@@ -44,8 +46,11 @@ def test_the_demo_leaves_cold_start_suggestions(demo: Store, tmp_path: Path) -> 
     assert (frame["p10"] <= frame["p50"]).all() and (frame["p50"] <= frame["p90"]).all()
     for text in frame["suggested_text"]:
         assert text.startswith("Based on current signals, attention to “")
-        assert "Confidence in this forecast is low: too little history" in text
+        assert "Confidence is low: too little history yet." in text
+        assert jargon_in(text) == [], text
         assert text.endswith("Events may develop differently.")
+    for note in frame["confidence_note"]:  # the editor's reason names the setting
+        assert "forecast.min_training_series" in note
     runs = demo.model_runs_frame()
     assert len(runs) == 1 and runs["model"].iloc[0] == "cold_start"
     assert Path(runs["path"].iloc[0]).is_file() and runs["samples"].iloc[0] > 0
@@ -147,6 +152,42 @@ def test_enough_history_fits_the_global_model(store: Store, tmp_path: Path) -> N
     assert frame["prob_rising"].between(0, 1).all()
     assert not frame["low_confidence"].any()
     assert (frame["horizon_hours"] == 12).all()
+
+
+def test_low_confidence_says_why_in_plain_words(store: Store, tmp_path: Path) -> None:
+    """The global model's low-confidence paths: a story with no observed hour yet, and a run
+    after unhealthy collection. Editors read the reason with its numbers; the suggestion (what
+    is published once approved) says it in plain words."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    _newsroom(store, stories=40, hours=120, start=start)
+    last = start + timedelta(hours=119)
+    store.upsert_story("late", "Late story", "late", now=last)
+    counts = {"mentions": 2, "outlets": 2, "engagement": 0.0, "mentions_rss": 2}
+    with store.transaction() as conn:  # one hour of its own, beside the newsroom's rows
+        conn.execute(
+            story_hourly.insert().values(story_id=store.story_ids()["late"], hour=last, **counts)
+        )
+    health = pd.DataFrame([{"hour": last, "due": 4, "fetched": 1, "failed": 3, "collected": 2,
+                            "unhealthy": True}])  # fmt: skip
+    store.write_health(health, last, last + timedelta(hours=1))
+    settings = settings_for(tmp_path, min_training_series=20, horizon_hours=12)
+    note = "collection was unhealthy: 3 of 4 sources failed (75%, above 30%): bbc_world"
+    now = start + timedelta(hours=120)
+    report = update_forecasts(store, settings, now=now, health_note=note)
+    assert report.model_version.startswith("noisecast-") and report.forecasts == 41
+    frame = store.forecasts_frame().set_index("story")
+    assert frame["low_confidence"].all()
+    late_text = frame.at["late", "suggested_text"]
+    assert (
+        "Confidence is low: the story is too new to judge, and some of the sources we follow "
+        "could not be read. Events may develop differently." in late_text
+    )
+    assert "bbc_world" in frame.at["late", "confidence_note"]  # the editor's reason
+    assert "observed" in frame.at["late", "confidence_note"]
+    other = frame.at["story-00", "suggested_text"]
+    assert "Confidence is low: some of the sources we follow could not be read." in other
+    for text in frame["suggested_text"]:
+        assert jargon_in(text) == [], text
 
 
 def test_forecast_command(demo_template: Path, tmp_path: Path) -> None:

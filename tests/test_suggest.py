@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.suggest import hedge_word, suggest
+from engine.suggest import CAUSES, hedge_word, suggest
+from tests.plain_words import jargon_in
 
 
 @pytest.mark.parametrize(
@@ -45,14 +48,43 @@ def test_easing_quiet_and_low_confidence() -> None:
         p90=0.4,
         prob_rising=0.05,
         low_confidence=True,
-        reason="too little stored history to fit the model.",
+        causes=["history"],
     )
     assert "is very likely to ease over the next 6 hours" in s.text
     assert "few or no new mentions" in s.text
-    assert (
-        "Confidence in this forecast is low: too little stored history to fit the model." in s.text
-    )
+    assert "mentions expected. Confidence is low: too little history yet. Events may" in s.text
     assert s.text.endswith("Events may develop differently.")
+    both = suggest("Flood", horizon_hours=6, p10=0, p90=1, prob_rising=0.5, low_confidence=True,
+                   causes=["collection", "new"])  # fmt: skip
+    assert (
+        "Confidence is low: the story is too new to judge, and some of the sources we follow "
+        "could not be read." in both.text
+    )
+    bare = suggest("Flood", horizon_hours=6, p10=0, p90=1, prob_rising=0.5, low_confidence=True)
+    assert "Confidence is low. Events may develop differently." in bare.text
+    with pytest.raises(ValueError, match="causes"):
+        suggest("Flood", horizon_hours=6, p10=0, p90=1, prob_rising=0.5, low_confidence=True,
+                causes=["forecast.min_training_series"])  # type: ignore[list-item]  # fmt: skip
+
+
+def test_published_text_is_plain_on_every_confidence_path() -> None:
+    """What readers see once a suggestion is approved: no setting names, dotted keys,
+    underscores or model jargon, whatever the confidence and its causes."""
+    cause_sets = [
+        list(c) for n in range(len(CAUSES) + 1) for c in itertools.combinations(CAUSES, n)
+    ]
+    seen = set()
+    for low in (False, True):
+        for causes in cause_sets:
+            for p in (0.0, 0.2, 0.5, 0.7, 0.95):
+                for p10, p90 in ((0, 0), (3, 3), (12, 4_000)):
+                    s = suggest("Port strike", horizon_hours=24, p10=p10, p90=p90,
+                                prob_rising=p, low_confidence=low, causes=causes)  # fmt: skip
+                    assert jargon_in(s.text) == [], s.text
+                    seen.add(s.text)
+    assert len(seen) > 50
+    assert jargon_in("… it needs 20, forecast.min_training_series)") != []  # the checker works
+    assert jargon_in("cold start: 40 training samples") != []
 
 
 def test_custom_hedge_and_bad_input() -> None:

@@ -50,6 +50,7 @@ from engine.web.accounts import add_editor, demo_review, verify_password
 from engine.web.app import create_app
 from engine.web.commands import editors, export, serve
 from tests.conftest import copy_demo
+from tests.plain_words import jargon_in, published_strings
 
 SECRET = "k" * 40
 CLOCK = datetime(2026, 11, 26, 0, 20, tzinfo=UTC)
@@ -592,6 +593,40 @@ def test_published_json(app: Any, review_store: Store) -> None:
     assert body["updated"] == CLOCK.isoformat()  # the approval, later than the score's hour
     missing = public.get("/api/stories/nope")
     assert missing.status_code == 404 and missing.json() == {"detail": "no published story 'nope'"}
+
+
+def test_published_json_has_no_internal_jargon(app: Any, review_store: Store) -> None:
+    """Every demo suggestion (cold start: low confidence) approved, one of them written the
+    way suggestions were before issue 11 (the editor's reason inside the text): no string the
+    public JSON carries names a setting, a dotted key, or model jargon."""
+    old = (
+        f"{LEAD}, attention to “Elden flood” may grow or ease over the next 24 hours, with 3 "
+        "to 9 new mentions expected. Confidence in this forecast is low: too little history "
+        "to fit the model yet (0 stories have 24 hours on record after a forecast point; it "
+        f"needs 20, forecast.min_training_series). {CLOSE}"
+    )
+    with review_store.transaction() as conn:
+        conn.execute(
+            update(forecasts)
+            .where(forecasts.c.id == pending(review_store)["id"])
+            .values(suggested_text=old)
+        )
+    client = login(app, "alice")
+    # the review app shows editors the reason, settings and all
+    assert "forecast.min_training_series" in client.get("/stories/northmere-breach").text
+    for slug in ("elden-flood", "northmere-breach", "city-budget", "port-strike",
+                 "saltmarsh-rovers"):  # fmt: skip
+        assert act(client, pending(review_store, slug)["id"], "approve").status_code == 303
+    body = client_for(app).get("/api/stories").json()
+    texts = [s["forecast"]["text"] for s in body["stories"]]
+    assert len(texts) == 5 and all("Confidence is low" in t for t in texts)
+    for value in published_strings(body):
+        assert jargon_in(value) == [], value
+    [elden] = [s for s in body["stories"] if s["slug"] == "elden-flood"]
+    assert elden["forecast"]["text"] == (
+        f"{LEAD}, attention to “Elden flood” may grow or ease over the next 24 hours, with 3 "
+        f"to 9 new mentions expected. Confidence is low. {CLOSE}"
+    )
 
 
 # --- commands ----------------------------------------------------------------------------------
