@@ -39,6 +39,7 @@ __all__ = [
     "safe_url",
     "sparkline",
     "story_view",
+    "tick_labels",
 ]
 
 ACTIONS = ("approve", "edit", "reject")
@@ -290,14 +291,30 @@ class Box:
 
 
 def _nice_top(value: float) -> float:
-    """A round axis maximum at or above ``value``."""
+    """A round axis maximum at or above ``value``: 1, 2, 2.5 or 5 times a power of ten, and
+    at least 0.01 (a rate of mentions per hour)."""
     if value <= 0:
         return 1.0
-    exponent = 10 ** math.floor(math.log10(value))
+    value = max(value, 0.01)
+    k = math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
-        if step * exponent >= value:
-            return float(step * exponent)
-    return float(10 * exponent)
+        # divide by 10**-k rather than multiply by 10**k: 2.5 * 0.1 is not 0.25 in floats
+        top = step * 10**k if k >= 0 else step / 10**-k
+        if top >= value:
+            return float(top)
+    return float(10 ** (k + 1))
+
+
+def tick_labels(values: Sequence[float], step: float) -> list[str]:
+    """Axis labels of ``values`` spaced ``step`` apart, all with the decimals the step needs
+    (a step of 1.25 prints 0.00, 1.25, 2.50; of 50, 0, 50, 100), thousands separated."""
+    decimals = 0
+    while decimals < 12:
+        scaled = abs(step) * 10**decimals
+        if abs(scaled - round(scaled)) <= 1e-9 * max(scaled, 1.0):
+            break
+        decimals += 1
+    return [f"{v:,.{decimals}f}" for v in values]
 
 
 def history_chart(
@@ -360,6 +377,7 @@ def history_chart(
             clipped = f"{hi:,.0f}"
         mid = float(forecast["p50"]) / horizon
         median = (x0, y_of(mid), x0 + horizon * slot)
+    y_values = [0.0, ymax / 2, ymax]
     days = [
         (left + i * slot, f"{h:%a %d %b}")
         for i, h in enumerate(hours)
@@ -375,7 +393,10 @@ def history_chart(
         "band_clipped": clipped,
         "median": median,
         "now_x": left + len(hours) * slot,
-        "y_ticks": [(y_of(v), f"{v:,.0f}") for v in (0, ymax / 2, ymax)],
+        "y_ticks": [
+            (y_of(v), label)
+            for v, label in zip(y_values, tick_labels(y_values, ymax / 2), strict=True)
+        ],
         "score_ticks": [(y_score(v), f"{v:.0f}") for v in (0, 50, 100)],
         "days": days,
     }

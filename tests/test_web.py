@@ -18,6 +18,8 @@ import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 from sqlalchemy import select, update
 
@@ -34,6 +36,7 @@ from engine.review import (
     outcome,
     safe_url,
     sparkline,
+    tick_labels,
 )
 from engine.store import Store
 from engine.store.tables import (
@@ -785,3 +788,46 @@ def test_history_chart_cuts_a_wide_interval() -> None:
     assert chart["band"].y == chart["plot"].y  # cut at the top
     assert len(chart["bars"]) == 24 and len(chart["score"]) == 1
     assert chart["days"] == [(chart["plot"].x, "Wed 25 Nov")]
+
+
+def _y_ticks(peak: float) -> list[tuple[float, str]]:
+    """The story chart's left axis when the busiest hour (or the forecast's median rate) is
+    ``peak``."""
+    hours = [datetime(2026, 11, 25, h, tzinfo=UTC) for h in range(4)]
+    f = {"horizon_hours": 1, "p10": 0, "p50": peak, "p90": peak}
+    return list(history_chart(hours, [0] * 4, [None] * 4, f)["y_ticks"])
+
+
+@pytest.mark.parametrize("exponent", range(-2, 8))
+@pytest.mark.parametrize("mantissa", [1, 2, 2.5, 5])
+def test_y_axis_labels_say_the_tick_values(exponent: int, mantissa: float) -> None:
+    """Every axis top the chart picks (1, 2, 2.5, 5 x 10^k): the labels read back as the tick
+    values, in one precision, and differ. (2.5 used to print its ticks 1.25, 2.5 as 1, 2.)"""
+    top = mantissa * 10**exponent
+    ticks = _y_ticks(top / 1.15 * 0.999)  # the chart leaves 15% headroom above the peak
+    labels = [label for _, label in ticks]
+    values = [float(label.replace(",", "")) for label in labels]
+    assert values == pytest.approx([0, top / 2, top], rel=1e-12, abs=1e-12), labels
+    assert len(set(labels)) == 3
+    assert len({len(label.rpartition(".")[2]) for label in labels if "." in label}) <= 1
+    ys = [y for y, _ in ticks]
+    assert ys == sorted(ys, reverse=True)  # the top tick is highest on the page
+
+
+def test_y_axis_labels_examples() -> None:
+    assert [label for _, label in _y_ticks(2.1)] == ["0.00", "1.25", "2.50"]
+    assert [label for _, label in _y_ticks(20)] == ["0.0", "12.5", "25.0"]
+    assert [label for _, label in _y_ticks(80)] == ["0", "50", "100"]
+    assert [label for _, label in _y_ticks(4_000)] == ["0", "2,500", "5,000"]
+    assert [label for _, label in _y_ticks(0)] == ["0.0", "0.5", "1.0"]
+    assert [label for _, label in _y_ticks(1e-9)] == ["0.000", "0.005", "0.010"]
+    assert tick_labels([0, 0.125, 0.25], 0.125) == ["0.000", "0.125", "0.250"]
+
+
+@given(peak=st.floats(0, 1e9, allow_nan=False))
+def test_y_axis_labels_read_back_for_any_peak(peak: float) -> None:
+    ticks = _y_ticks(peak)
+    values = [float(label.replace(",", "")) for _, label in ticks]
+    top = values[-1]
+    assert top >= max(peak * 1.15, 0.01) * (1 - 1e-12)  # 15% headroom, at least 0.01
+    assert values == pytest.approx([0, top / 2, top], rel=1e-12, abs=1e-12)
