@@ -4,21 +4,36 @@ A source's mentions, story matches, engagement history, syndication groups, ``fe
 cursors and new schedule commit together or not at all: a crash mid-run leaves each source
 either fully recorded or still due, so a rerun fills the gap and the unique key
 (source, external id) keeps it from duplicating.
+
+**A mention's time is never in the future.** An item dated later than when it was first seen
+(beyond ``FUTURE_SKEW``, for clocks a little ahead), or before 1970, is stored at its first-seen
+time, counted in the hour it arrived, and the date its feed stated is kept in
+``stated_published_at``. First seen stays first seen: a re-fetch compares with the stored
+``fetched_at``, so the same item never moves forward, and a feed that corrects its date moves it
+(the change log names the old hour and the new one). Counts and text are fitted to what the
+columns hold (``engine.store._base``).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
 from engine.match import tokenize
-from engine.store._base import StoreBase
+from engine.store._base import (
+    BIGINT_MAX,
+    EARLIEST_TIME,
+    INT_MAX,
+    StoreBase,
+    clamp_count,
+    storable_text,
+)
 from engine.store.tables import (
     fetches,
     mention_engagement,
@@ -35,6 +50,9 @@ from feeds.base import Cursor
 from feeds.mention import Mention
 
 _CHUNK = 500
+# How far after its first-seen time an item's stated date may be before it counts as from the
+# future (a feed's clock a little ahead, a fetch that took a while).
+FUTURE_SKEW = timedelta(minutes=10)
 _UPDATED_ON_CONFLICT = (
     "url",
     "canonical_url",
@@ -46,6 +64,7 @@ _UPDATED_ON_CONFLICT = (
     "outlet",
     "score",
     "comments",
+    "stated_published_at",
     "updated_at",
 )
 
@@ -86,6 +105,7 @@ class Stored:
     published_at: datetime | None
     fetched_at: datetime
     outlet: str | None
+    stated_published_at: datetime | None
 
     @property
     def when(self) -> datetime:
@@ -159,11 +179,19 @@ class MentionsMixin(StoreBase):
         # ids repeated within a collection count once
         uniques = [{m.external_id: m for m in c.found} for c in batch]
         keys = [(c.source_id, ext) for c, u in zip(batch, uniques, strict=True) for ext in u]
-        with self.transaction() as conn:
+        with self.transaction(refusable=True) as conn:
             known = self._known(conn, keys)
+            stated: dict[tuple[int, str], datetime | None] = {}
+            for c, u in zip(batch, uniques, strict=True):
+                for ext, m in u.items():
+                    key = (c.source_id, ext)
+                    u[ext], stated[key] = fitted(m, known.get(key), now)
             headlines = {key: _headline(m.title) for key, m in _pairs(batch, uniques)}
             rows = [
-                _row(c.source_id, c.kind, m, headlines[(c.source_id, ext)][0], now)
+                {
+                    **_row(c.source_id, c.kind, m, headlines[(c.source_id, ext)][0], now),
+                    "stated_published_at": stated[(c.source_id, ext)],
+                }
                 for c, u in zip(batch, uniques, strict=True)
                 for ext, m in u.items()
             ]
@@ -185,7 +213,8 @@ class MentionsMixin(StoreBase):
                 decided = c.outcome(seen)
                 new_counts.append(len(u) - len(seen))
                 fetch_rows += [
-                    {**_FETCH_DEFAULTS, **r, "source_id": c.source_id} for r in decided.fetch_rows
+                    _fetch_row({**_FETCH_DEFAULTS, **r, "source_id": c.source_id})
+                    for r in decided.fetch_rows
                 ]
                 cursor_rows += [
                     {
@@ -245,6 +274,7 @@ class MentionsMixin(StoreBase):
             mentions.c.published_at,
             mentions.c.fetched_at,
             mentions.c.outlet,
+            mentions.c.stated_published_at,
         )
         for source_id, ext_ids in by_source.items():
             for chunk in _chunks(ext_ids):
@@ -477,6 +507,53 @@ def _pairs(
     for c, u in zip(batch, uniques, strict=True):
         for ext, m in u.items():
             yield (c.source_id, ext), m
+
+
+def fitted(m: Mention, old: Stored | None, now: datetime) -> tuple[Mention, datetime | None]:
+    """The mention as it is stored, and the date its feed stated when that was clamped.
+
+    Its time is clamped to when it was first seen (``old.fetched_at``, else ``now``) when it
+    is later than that by more than ``FUTURE_SKEW``, or before 1970; an undated re-fetch keeps
+    the stored time and stated date. Counts are clamped to ``0..COUNT_MAX``; text loses what
+    the database cannot hold (the external id is left alone: it is the key).
+    """
+    first_seen = old.fetched_at if old is not None else now
+    published: datetime | None
+    stated: datetime | None
+    if m.published_at is not None:
+        published, stated = m.published_at, None
+    elif old is not None:
+        published, stated = old.published_at, old.stated_published_at
+    else:
+        published, stated = None, None
+    if published is not None and not EARLIEST_TIME <= published <= first_seen + FUTURE_SKEW:
+        published, stated = first_seen, stated or published
+    return replace(
+        m,
+        published_at=published,
+        score=clamp_count(m.score),
+        comments=clamp_count(m.comments),
+        title=storable_text(m.title) or "",
+        summary=storable_text(m.summary) or "",
+        url=storable_text(m.url),
+        canonical_url=storable_text(m.canonical_url),
+        link_url=storable_text(m.link_url),
+        author=storable_text(m.author),
+        outlet=storable_text(m.outlet),
+    ), stated
+
+
+def _fetch_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``fetches`` row with its numbers fitted to their columns."""
+    return {
+        **row,
+        "bytes": clamp_count(row["bytes"], BIGINT_MAX),
+        "http_status": clamp_count(row["http_status"], INT_MAX),
+        "duration_ms": clamp_count(row["duration_ms"], INT_MAX),
+        "items_seen": clamp_count(row["items_seen"], INT_MAX),
+        "items_new": clamp_count(row["items_new"], INT_MAX),
+        "error": storable_text(row["error"]),
+    }
 
 
 def _row(source_id: int, kind: str, m: Mention, key: str, now: datetime) -> dict[str, Any]:

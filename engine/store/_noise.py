@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import Float, and_, cast, delete, func, select
 
 from engine.schema import (
     ENGAGEMENT,
@@ -78,7 +78,9 @@ class NoiseMixin(StoreBase):
             mentions.c.kind,
             func.coalesce(mentions.c.outlet, ""),
             mention_time(),
-            func.coalesce(mentions.c.score, 0) + func.coalesce(mentions.c.comments, 0),
+            # as floats: two counts near the BIGINT limit must not overflow the sum
+            cast(func.coalesce(mentions.c.score, 0), Float)
+            + cast(func.coalesce(mentions.c.comments, 0), Float),
         ).select_from(story_mentions.join(stories).join(mentions))
 
     @staticmethod
