@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from engine.config import CollectorSettings, Secrets
 from engine.decider import Decision, SourceState, decide, task_outcome, worst
 from engine.match import StoryMatcher
 from engine.store import Collected, Outcome, Store
+from engine.store._base import RowsRefused
 from feeds import registry
 from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
 from feeds.http import FetchResult, PoliteFetcher, Politeness
@@ -408,10 +409,71 @@ def record_harvests(
     now: datetime,
 ) -> list[SourceReport]:
     """Match, decide and store what each source's tasks brought: one transaction for the
-    batch, in which each source is whole (all its rows, or none of them)."""
+    batch, in which each source is whole (all its rows, or none of them).
+
+    When the database refuses rows of the batch (a constraint, a value it cannot hold), the
+    sources are written one by one, so that one source's bad rows never keep the others out;
+    a source whose rows are still refused is recorded as a failed fetch, with the reason, and
+    its items are fetched again when it is next due.
+    """
     prepared = [_prepare(settings, matcher, row, harvests, now) for row, harvests in batch]
-    counts = store.record_collections([collected for collected, _ in prepared], now=now)
-    return [finish(n) for (_, finish), n in zip(prepared, counts, strict=True)]
+    try:
+        counts = store.record_collections([collected for collected, _ in prepared], now=now)
+        return [finish(n) for (_, finish), n in zip(prepared, counts, strict=True)]
+    except RowsRefused as e:
+        if len(batch) == 1:
+            row, harvests = batch[0]
+            return [_refused(store, settings, matcher, row, harvests, e, now)]
+        log.warning(
+            "the database refused rows of a batch of %d sources; writing them one by one: %s",
+            len(batch),
+            e.reason,
+            extra={"job": "collect"},
+        )
+    reports = []
+    for (row, harvests), (collected, finish) in zip(batch, prepared, strict=True):
+        try:
+            reports.append(finish(store.record_collections([collected], now=now)[0]))
+        except RowsRefused as e:
+            reports.append(_refused(store, settings, matcher, row, harvests, e, now))
+    return reports
+
+
+def _refused(
+    store: Store,
+    settings: CollectorSettings,
+    matcher: StoryMatcher,
+    row: Mapping[str, Any],
+    harvests: Sequence[Harvest],
+    e: RowsRefused,
+    now: datetime,
+) -> SourceReport:
+    """Record a source whose rows the database refused as a failed collection (graded as a
+    hard failure, so it backs off): no mentions, no new validators."""
+    error = (
+        f"not stored: the database refused this collection ({e.reason}); "
+        "its items are fetched again when it is next due"
+    )
+    failed = [
+        Harvest(
+            h.task,
+            replace(h.result, content=None, error_kind="internal", error=error),
+            parser=h.parser,
+        )
+        for h in harvests
+    ]
+    collected, finish = _prepare(settings, matcher, row, failed, now)
+    try:
+        return finish(store.record_collections([collected], now=now)[0])
+    except RowsRefused as again:  # the source itself is gone, say (removed while collected)
+        log.error(
+            "could not record the failure either: %s",
+            again.reason,
+            extra={"job": "collect", "source": row["name"], "url": row["url"]},
+        )
+        return SourceReport(
+            source=row["name"], url=row["url"], outcome="error", error=error, tasks=len(harvests)
+        )
 
 
 def _prepare(
