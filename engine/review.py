@@ -6,7 +6,8 @@ No I/O and no clock: the Store (``engine/store/_review.py``) reads and writes, t
 
 **The hedge.** Every suggestion opens with ``review.hedge_lead`` ("Based on current signals")
 and ends with ``review.hedge_close`` ("Events may develop differently."). An editor may rewrite
-what lies between; only an admin may remove either (:func:`check_edit`).
+what lies between; only an admin may remove either (:func:`check_edit`). The lead must be a
+whole phrase (followed by a space or punctuation) and the close a sentence of its own.
 
 **Conflicts.** An action names the status the editor saw; the Store changes a forecast only
 while it is still ``pending`` and says who got there first otherwise (:func:`conflict_message`).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +34,9 @@ __all__ = [
     "check_edit",
     "check_reason",
     "conflict_message",
+    "ends_with",
     "history_chart",
+    "opens_with",
     "outcome",
     "published_story",
     "published_text",
@@ -58,9 +62,47 @@ class ReviewInputError(NoisecastError, ValueError):
     """An edit or a rejection that cannot be accepted as written; the message says why."""
 
 
+# What may end the sentence before the close: a stop, then any closing quotes or brackets.
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+
+
+def _punctuation_or_space(char: str) -> bool:
+    """A space or a punctuation mark, not a connector such as "_" (that joins words)."""
+    return char.isspace() or unicodedata.category(char) in ("Pd", "Ps", "Pe", "Pi", "Pf", "Po")
+
+
+def opens_with(text: str, lead: str) -> bool:
+    """Whether ``text`` opens with ``lead`` as a whole phrase: the lead, then a space or a
+    punctuation mark ("Based on current signals, ..."; not "Based on current signalsXYZ")."""
+    if not text.startswith(lead):
+        return False
+    rest = text[len(lead) :]
+    return not lead or not rest or _punctuation_or_space(rest[0])
+
+
+def ends_with(text: str, close: str) -> bool:
+    """Whether ``text`` ends with ``close`` as a sentence of its own: the exact close, after a
+    space that follows the end of the previous sentence ("... Friday. Events may develop
+    differently."; not "...XYZEvents may ..." nor "... grow Events may ...")."""
+    if not close:
+        return True
+    if not text.endswith(close):
+        return False
+    before = text[: len(text) - len(close)]
+    if not before:
+        return True
+    if not _punctuation_or_space(before[-1]) and not _punctuation_or_space(close[0]):
+        return False
+    if close[0].isupper():  # a sentence: the one before it has ended
+        return before[-1].isspace() and bool(_SENTENCE_END.search(before.rstrip()))
+    return True
+
+
 def check_edit(text: str, *, lead: str, close: str, role: str) -> str:
     """The editor's text, trimmed, if it may be published: not empty, not too long, and still
-    hedged (opening with ``lead``, ending with ``close``) unless ``role`` is admin."""
+    hedged unless ``role`` is admin: opening with ``lead`` as a whole phrase followed by a space
+    or punctuation (:func:`opens_with`), and ending with the exact ``close`` sentence
+    (:func:`ends_with`)."""
     text = " ".join(text.split())
     if not text:
         raise ReviewInputError("The edited text is empty: write the forecast, or reject it.")
@@ -70,8 +112,10 @@ def check_edit(text: str, *, lead: str, close: str, role: str) -> str:
         )
     if role != "admin":
         missing = [
-            f"open with “{lead}”" if not text.startswith(lead) else "",
-            f"end with “{close}”" if not text.endswith(close) else "",
+            f"open with “{lead}” followed by a space or punctuation"
+            if not opens_with(text, lead)
+            else "",
+            f"end with the sentence “{close}”" if not ends_with(text, close) else "",
         ]
         missing = [m for m in missing if m]
         if missing:

@@ -281,6 +281,9 @@ def test_only_an_admin_may_remove_the_hedge(app: Any, review_store: Store) -> No
     assert refused.status_code == 422
     assert "must still open with “Based on current signals”" in refused.text
     assert bare in refused.text  # the editor's text is kept in the form
+    glued = f"{LEAD}XYZ: attention will keep growing.XYZ{CLOSE}"
+    refused = act(login(app, "alice"), f["id"], "edit", text=glued)
+    assert refused.status_code == 422 and "end with the sentence" in refused.text
     assert row(review_store, f["id"])["status"] == "pending" and events(review_store) == []
     assert act(login(app, "root"), f["id"], "edit", text=bare).status_code == 303
     assert row(review_store, f["id"])["final_text"] == bare
@@ -741,6 +744,57 @@ def test_check_edit_and_reason() -> None:
     assert check_reason("  too   wide ") == "too wide"
     with pytest.raises(ReviewInputError):
         check_reason("")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{LEAD}XYZ attention will keep growing. {CLOSE}",  # the lead glued to a word
+        f"{LEAD}s attention will keep growing. {CLOSE}",
+        f"{LEAD}_x attention will keep growing. {CLOSE}",
+        f"{LEAD}\u200bXYZ attention will keep growing. {CLOSE}",  # an invisible joiner
+        f"{LEAD.lower()}, attention will keep growing. {CLOSE}",
+        f"Not {LEAD.lower()}, attention will keep growing. {CLOSE}",
+        f"{LEAD[:-1]}, attention will keep growing. {CLOSE}",
+        f"{LEAD}, attention will keep growingXYZ{CLOSE}",  # the close glued to a word
+        f"{LEAD}, attention will keep growing {CLOSE}",  # not a sentence of its own
+        f"{LEAD}, attention will keep growing, {CLOSE}",
+        f"{LEAD}, attention will keep growing. {CLOSE[:-1]}",
+        f"{LEAD}, attention will keep growing. {CLOSE} Or not.",
+        f"{LEAD}, attention will keep growing. {CLOSE.lower()}",
+        f"{LEAD}, attention will keep growing. Events may not develop differently.",
+        f"{LEAD} {CLOSE}",
+    ],
+)
+def test_the_hedge_cannot_be_bypassed(text: str) -> None:
+    with pytest.raises(ReviewInputError, match="only an admin may remove the hedge"):
+        check_edit(text, lead=LEAD, close=CLOSE, role="editor")
+    assert check_edit(text, lead=LEAD, close=CLOSE, role="admin") == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{LEAD}, attention will keep growing. {CLOSE}",
+        f"{LEAD}: attention will keep growing! {CLOSE}",
+        f"{LEAD} attention will keep growing? {CLOSE}",
+        f"{LEAD} — attention “will keep growing.” {CLOSE}",
+        f"{LEAD}, attention will keep growing (through Friday.) {CLOSE}",
+        f"{LEAD}. {CLOSE}",
+    ],
+)
+def test_hedged_edits_pass(text: str) -> None:
+    assert check_edit(text, lead=LEAD, close=CLOSE, role="editor") == text
+
+
+def test_the_hedge_with_other_lead_and_close() -> None:
+    lead, close = "On signals so far,", "— things change"
+    good = "On signals so far, it grows — things change"
+    assert check_edit(good, lead=lead, close=close, role="editor") == good
+    for bad in ("On signals so far,it grows — things change",
+                "On signals so far, it grows — things changed"):  # fmt: skip
+        with pytest.raises(ReviewInputError):
+            check_edit(bad, lead=lead, close=close, role="editor")
 
 
 def test_conflict_messages() -> None:
