@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 PG_URL_VAR = "NOISECAST_TEST_PG_URL"
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+LOOPBACK = ("127.0.0.0/8",)  # allow_private_networks for fetching from the test servers
 
 
 def require(condition: bool, reason: str) -> None:
@@ -89,7 +90,8 @@ def sqlite_store(sqlite_url: str) -> Iterator[Store]:
 
 
 def fast_collector(**overrides: object) -> CollectorSettings:
-    """Collector settings for loopback tests: no per-host gap, no jitter, short timeouts."""
+    """Collector settings for loopback tests: no per-host gap, no jitter, short timeouts, and
+    the loopback network allowed (the test servers listen on 127.0.0.1)."""
     values: dict[str, object] = {
         "per_host_min_gap_seconds": 0.0,
         "per_host_concurrency": 4,
@@ -98,6 +100,7 @@ def fast_collector(**overrides: object) -> CollectorSettings:
         "connect_timeout_seconds": 2.0,
         "user_agent": "noisecast-tests/0.1",
         "contact": "tests@example.org",
+        "allow_private_networks": LOOPBACK,
     }
     values.update(overrides)
     return CollectorSettings(**values)  # type: ignore[arg-type]

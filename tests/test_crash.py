@@ -84,6 +84,7 @@ def write_config(path: Path, db: Path, base: str) -> Path:
         "per_host_min_gap_seconds = 0",
         "per_host_concurrency = 1",
         "timeout_seconds = 60",
+        'allow_private_networks = ["127.0.0.0/8"]',  # the loopback feed server
         "",
         "[[stories]]",
         'slug = "apple"',

@@ -49,7 +49,7 @@ from feeds.reddit import (
     to_mention,
 )
 from feeds.registry import collector_class
-from tests.conftest import SHARED_DATA, T0, fast_collector, require
+from tests.conftest import LOOPBACK, SHARED_DATA, T0, fast_collector, require
 
 CASSETTES = SHARED_DATA / "reddit-cassettes"
 NEW = "TestSubredditListings.test_new.json"  # r/askreddit/new, 100 self posts
@@ -111,7 +111,9 @@ def harvest(
     collector: RedditCollector | None = None,
 ) -> Harvest:
     async def run() -> Harvest:
-        async with PoliteFetcher(Politeness(user_agent="noisecast-tests/0.1")) as fetcher:
+        async with PoliteFetcher(
+            Politeness(user_agent="noisecast-tests/0.1", allow_private_networks=LOOPBACK)
+        ) as fetcher:
             ctx = HarvestContext(fetcher, src, Cursor(), T0, secrets)
             return await (collector or RedditCollector()).harvest(task, ctx)
 

@@ -371,6 +371,7 @@ def write_config(path: Path, db: Path, server: FeedServer, names: list[str], gra
         "per_host_concurrency = 2",
         "per_host_min_gap_seconds = 0",
         "timeout_seconds = 30",
+        'allow_private_networks = ["127.0.0.0/8"]',  # the loopback feed server
         "[schedule]",
         f"shutdown_grace_seconds = {grace}",
         "[forecast]",

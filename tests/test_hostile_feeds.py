@@ -1,0 +1,136 @@
+"""Hostile servers and inputs (issue 11 §7): private addresses, stacked compression bombs,
+items that would fail a whole source, and control characters in what servers say.
+
+Every fetch goes to a real server on 127.0.0.1 through the real fetcher and, where the store
+matters, through ``collect`` on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from engine.collect import collect, politeness
+from engine.store import Store
+from feeds.http import FetchRequest, FetchResult, PoliteFetcher, address_refusal, ip_refusal
+from tests.conftest import LOOPBACK, T0, fast_collector
+from tests.test_collector_http import add, by_source
+
+SETTING = "[collector] allow_private_networks"
+
+
+def fetch(url: str, **overrides: object) -> FetchResult:
+    """One GET through the real polite fetcher with the test collector settings."""
+
+    async def run() -> FetchResult:
+        async with PoliteFetcher(politeness(fast_collector(**overrides))) as fetcher:
+            return await fetcher.fetch(FetchRequest(url))
+
+    return asyncio.run(run())
+
+
+# --- private addresses ----------------------------------------------------------------------
+
+WIDE_OPEN = ("0.0.0.0/0", "::/0")  # everything a setting could allow
+
+ALWAYS_REFUSED = [
+    "169.254.169.254",  # AWS, GCP, Azure metadata
+    "169.254.170.2",  # ECS task metadata: link-local
+    "fd00:ec2::254",  # AWS metadata over IPv6
+    "100.100.100.200",  # Alibaba Cloud metadata
+    "fe80::1",
+    "::ffff:169.254.169.254",  # IPv4-mapped
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+]
+PRIVATE = ["127.0.0.1", "127.8.9.10", "::1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "0.0.0.0"]
+PUBLIC = ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"]
+
+
+@pytest.mark.parametrize("address", ALWAYS_REFUSED)
+def test_link_local_and_metadata_addresses_are_never_allowed(address: str) -> None:
+    reason = ip_refusal(address, WIDE_OPEN)
+    assert reason is not None
+    assert "never fetched" in reason
+
+
+@pytest.mark.parametrize("address", PRIVATE)
+def test_private_addresses_only_when_allowed(address: str) -> None:
+    reason = ip_refusal(address)
+    assert reason is not None and SETTING in reason
+    assert ip_refusal(address, WIDE_OPEN) is None
+    allowed = ("127.0.0.0/8", "::1/128") if "127." in address or address == "::1" else ()
+    if allowed:
+        assert ip_refusal(address, allowed) is None
+    assert ip_refusal(address, ("192.0.2.0/24",)) is not None  # another network
+
+
+@pytest.mark.parametrize("address", PUBLIC)
+def test_public_addresses_are_allowed(address: str) -> None:
+    assert ip_refusal(address) is None
+
+
+def test_address_refusal_resolves_a_host_name() -> None:
+    reason = address_refusal("http://localhost:8080/feed.xml")
+    assert reason is not None
+    assert reason.startswith("refused localhost: ")
+    assert "loopback" in reason and SETTING in reason
+    assert address_refusal("http://127.0.0.1:8080/feed.xml", LOOPBACK) is None
+    assert address_refusal("169.254.169.254", WIDE_OPEN) is not None
+    assert address_refusal("http://no-such-host.invalid/feed") is None  # fails when fetched
+
+
+def test_loopback_feed_is_refused_without_the_setting(store: Store, server: HTTPServer) -> None:
+    server.expect_request("/feed").respond_with_data("<rss/>", content_type="application/rss+xml")
+    add(store, "local", server.url_for("/feed"))
+
+    report = by_source(collect(store, fast_collector(allow_private_networks=()), now=T0))
+
+    error = report["local"].error or ""
+    assert report["local"].outcome == "error"
+    assert error.startswith("refused: 127.0.0.1 is a loopback address")
+    assert SETTING in error and '"127.0.0.0/8"' in error
+    assert store.get_source("local")["last_error"] == error
+    assert server.log == []  # never connected
+
+
+def test_a_redirect_to_the_metadata_service_is_not_followed(server: HTTPServer) -> None:
+    metadata = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
+    server.expect_request("/feed").respond_with_data("", status=302, headers={"Location": metadata})
+
+    result = fetch(server.url_for("/feed"), allow_private_networks=WIDE_OPEN)
+
+    assert result.error_kind == "refused_address"
+    assert result.url == metadata
+    assert result.error == (
+        "refused: 169.254.169.254 is a cloud metadata address, which is never fetched"
+    )
+    assert len(server.log) == 1
+
+
+def test_every_redirect_hop_is_checked(server: HTTPServer) -> None:
+    # The first hop is allowed (127.0.0.1/32); the second goes to another loopback address.
+    elsewhere = server.url_for("/feed").replace("127.0.0.1", "127.0.0.2")
+    server.expect_request("/feed").respond_with_data(
+        "", status=301, headers={"Location": elsewhere}
+    )
+
+    result = fetch(server.url_for("/feed"), allow_private_networks=("127.0.0.1/32",))
+
+    assert result.error_kind == "refused_address"
+    assert result.error is not None and result.error.startswith(
+        "refused: 127.0.0.2 is a loopback address"
+    )
+    assert result.permanent_url is None or result.permanent_url == elsewhere
+    assert len(server.log) == 1
+
+
+def test_a_host_name_is_resolved_and_checked(server: HTTPServer) -> None:
+    by_name = server.url_for("/feed").replace("127.0.0.1", "localhost")
+
+    result = fetch(by_name, allow_private_networks=())
+
+    assert result.error_kind == "refused_address"
+    assert (result.error or "").startswith("refused localhost: ")
+    assert server.log == []
