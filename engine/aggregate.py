@@ -311,9 +311,12 @@ def update_hourly(
 # --- collection health -------------------------------------------------------------------
 
 
-def overdue_sources(sources: pd.DataFrame, now: datetime) -> pd.DataFrame:
+def overdue_sources(
+    sources: pd.DataFrame, now: datetime, *, since: datetime | None = None
+) -> pd.DataFrame:
     """A ``sources_due`` frame from the ``sources`` table alone: every enabled source whose
-    ``next_due_at`` has passed is due in each hour from then until ``now``.
+    ``next_due_at`` has passed is due in each hour from then (or from ``since``, when that is
+    later: a source overdue for years is not listed for every hour of them) until ``now``.
 
     This sees an outage still going on (nothing fetched, everything overdue). It cannot see
     one that is over: once fetched, a source's ``next_due_at`` moves on and its missed hours
@@ -327,7 +330,9 @@ def overdue_sources(sources: pd.DataFrame, now: datetime) -> pd.DataFrame:
     if late.empty:
         return pd.DataFrame({_SOURCE: pd.Series([], dtype="int64"), _DUE_AT: due.iloc[:0]})
     first = late[_NEXT_DUE].dt.floor("h")
-    spans = ((at.floor("h") - first) // pd.Timedelta(hours=1)).astype("int64") + 1
+    if since is not None:
+        first = first.clip(lower=_utc_instant(since, "since").floor("h"))
+    spans = (((at.floor("h") - first) // pd.Timedelta(hours=1)).astype("int64") + 1).clip(lower=0)
     repeated = late.loc[late.index.repeat(spans)]
     offsets = repeated.groupby(level=0).cumcount().to_numpy()
     due_at = first.loc[repeated.index].reset_index(drop=True) + pd.to_timedelta(offsets, unit="h")

@@ -68,6 +68,9 @@ def refresh_hourly(store: Store) -> int:
     changed, applied = store.pending_changes()
     if not applied:
         return 0
+    if changed.empty:  # only rows at implausible times (see engine.store._noise): drop them
+        store.replace_hourly_keys(_no_rows(), _no_rows()[[STORY, HOUR]], applied)
+        return 0
     group_rows = store.group_frame(changed[[STORY, GROUP]].drop_duplicates())
     touched = touched_hours(changed, group_rows)
     first, last = touched[HOUR].min(), touched[HOUR].max()
@@ -115,7 +118,7 @@ def update_noise(
     fetch_rows, collected, source_rows = store.health_inputs(since, end)
     health = collection_health(
         fetch_rows,
-        overdue_sources(source_rows, end),
+        overdue_sources(source_rows, end, since=since),
         collected,
         since,
         end,

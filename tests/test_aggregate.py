@@ -327,3 +327,23 @@ def test_overdue_sources_are_due_every_hour_until_now() -> None:
     health = collection_health(fetches(), due, collected(), T0, T0 + timedelta(hours=3), 0.5)
     assert health["unhealthy"].all()  # a scheduler that stopped shows up
     assert overdue_sources(sources, now=T0 - timedelta(hours=1)).empty
+
+
+def test_overdue_sources_list_only_the_hours_asked_for() -> None:
+    """A source overdue since year 1 (a hand-edited row) is not listed for every hour since."""
+    sources = pd.DataFrame(
+        {
+            "source_id": [1, 2],
+            "next_due_at": [datetime(1, 1, 1, tzinfo=UTC), T0 + timedelta(minutes=30)],
+            "disabled_at": [None, None],
+        }
+    )
+    due = overdue_sources(sources, now=T0 + timedelta(hours=2), since=T0)
+    assert sorted(zip(due["source_id"], due["due_at"], strict=True)) == [
+        (1, T0),
+        (1, T0 + timedelta(hours=1)),
+        (1, T0 + timedelta(hours=2)),
+        (2, T0),
+        (2, T0 + timedelta(hours=1)),
+        (2, T0 + timedelta(hours=2)),
+    ]

@@ -1,4 +1,10 @@
-"""The noise-level stages' reads and writes, as pandas frames in the columns of engine.schema."""
+"""The noise-level stages' reads and writes, as pandas frames in the columns of engine.schema.
+
+Mention times outside ``EARLIEST_TIME..LATEST_TIME`` (engine.store._base) are never read here: a
+row left by a version that did not clamp, or by hand, is ignored rather than computed with, so
+it cannot stop the hourly update or a rebuild. Change-log rows at such times are deleted
+unapplied.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from engine.schema import (
     STORY,
     WHEN,
 )
-from engine.store._base import StoreBase
+from engine.store._base import EARLIEST_TIME, LATEST_TIME, StoreBase
 from engine.store.tables import (
     collection_health,
     fetches,
@@ -65,6 +71,10 @@ def _hourly_rows(hourly: pd.DataFrame, ids: dict[str, int]) -> list[dict[str, An
     ]
 
 
+def _plausible(column: Any) -> Any:
+    return and_(column >= EARLIEST_TIME, column < LATEST_TIME)
+
+
 class NoiseMixin(StoreBase):
     def story_ids(self) -> dict[str, int]:
         with self.reading() as conn:
@@ -94,7 +104,7 @@ class NoiseMixin(StoreBase):
     ) -> pd.DataFrame:
         """One row per (story, mention) published (else first seen) in [since, until)."""
         when = mention_time()
-        query = self._mention_query().where(when >= since, when < until)
+        query = self._mention_query().where(when >= since, when < until, _plausible(when))
         if stories_only is not None:
             query = query.where(stories.c.slug.in_(list(stories_only)))
         with self.reading() as conn:
@@ -109,14 +119,16 @@ class NoiseMixin(StoreBase):
             for i in range(0, len(groups), 500):
                 chunk = groups[i : i + 500]
                 query = self._mention_query().where(
-                    (mentions.c.group_id.in_(chunk)) | (mentions.c.id.in_(chunk))
+                    (mentions.c.group_id.in_(chunk)) | (mentions.c.id.in_(chunk)),
+                    _plausible(mention_time()),
                 )
                 rows += [r for r in conn.execute(query) if (r[0], r[2]) in wanted]
         return self._mention_rows(rows)
 
     def pending_changes(self) -> tuple[pd.DataFrame, list[int]]:
         """The change log of the hourly rows (engine.noise): a mention frame whose ``when`` is
-        the logged time, and the log's sequence numbers, to delete once applied."""
+        the logged time, and the log's sequence numbers, to delete once applied (those of rows
+        at implausible times too, which the frame leaves out)."""
         query = (
             select(
                 noise_changes.c.seq,
@@ -128,12 +140,15 @@ class NoiseMixin(StoreBase):
                 noise_changes.c.at,
             )
             .select_from(noise_changes.join(stories).join(mentions))
+            .where(_plausible(noise_changes.c.at))
             .order_by(noise_changes.c.seq)
         )
+        implausible = select(noise_changes.c.seq).where(~_plausible(noise_changes.c.at))
         with self.reading() as conn:
             rows = conn.execute(query).all()
+            ignored = conn.execute(implausible).scalars().all()
         frame = self._mention_rows([(*r[1:], 0.0) for r in rows])
-        return frame, [int(r[0]) for r in rows]
+        return frame, sorted([int(r[0]) for r in rows] + [int(seq) for seq in ignored])
 
     def replace_hourly_keys(
         self, fresh: pd.DataFrame, touched: pd.DataFrame, applied: Sequence[int]
@@ -205,6 +220,8 @@ class NoiseMixin(StoreBase):
         stored: a missing (story, hour) counts zero)."""
         rows = _hourly_rows(hourly, self.story_ids())
         self._replace_hours(story_hourly, since, until, rows)
+        with self.transaction() as conn:  # rows an older version wrote at implausible hours
+            conn.execute(delete(story_hourly).where(~_plausible(story_hourly.c.hour)))
         return len(rows)
 
     def write_health(self, health: pd.DataFrame, since: datetime, until: datetime) -> None:
@@ -236,7 +253,10 @@ class NoiseMixin(StoreBase):
                 *kinds,
             )
             .join(stories, stories.c.id == story_hourly.c.story_id)
-            .where(and_(story_hourly.c.hour >= since, story_hourly.c.hour < until))
+            .where(
+                and_(story_hourly.c.hour >= since, story_hourly.c.hour < until),
+                _plausible(story_hourly.c.hour),
+            )
             .order_by(story_hourly.c.hour, stories.c.slug)
         )
         with self.reading() as conn:
