@@ -10,12 +10,17 @@ Security, in one place:
 - every page but the login page needs a session; the published JSON (``/api``) needs none;
 - templates are autoescaped and feed text is never marked safe; links are rendered only for
   http(s) URLs (:func:`engine.review.safe_url`); a Content-Security-Policy allows no script
-  at all and no inline style.
+  at all and no inline style;
+- every response carries the security headers, errors included: :class:`SecurityHeaders`
+  wraps the whole app, outside Starlette's error middleware (:class:`ReviewApp`); a malformed
+  or out-of-range id is a 404 or a 422 page, an unexpected error a bare 500 page (logged),
+  never a traceback.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,6 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -48,6 +54,17 @@ CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+
+
+log = logging.getLogger("noisecast.web")
+
+
+class ReviewApp(FastAPI):
+    """FastAPI with :class:`SecurityHeaders` outside everything, so that even the 500 answer
+    of Starlette's error middleware carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 class LoginRequired(Exception):
@@ -180,7 +197,7 @@ def create_app(
 
     from engine.web import api, views  # the routes need the helpers above
 
-    app = FastAPI(
+    app = ReviewApp(
         title="noisecast review",
         docs_url=None,
         redoc_url=None,
@@ -199,7 +216,6 @@ def create_app(
         same_site="lax",
         https_only=secure_cookie,
     )
-    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(views.router)
     app.include_router(api.router)
@@ -231,6 +247,29 @@ def create_app(
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code)
         return error_page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        """A path that names nothing that can exist (``/forecasts/abc/edit``, an id of 10**30)
+        is not found; a malformed form or query is refused."""
+        in_path = any(e.get("loc", ("",))[0] == "path" for e in exc.errors())
+        status, message = (
+            (404, "There is no such page: the address names nothing that can exist.")
+            if in_path
+            else (422, "The request is malformed: reload the page and try again.")
+        )
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": message}, status_code=status)
+        return error_page(request, status, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error("%s %s failed: %r", request.method, request.url.path, exc)
+        return HTMLResponse(
+            "<!doctype html><title>Error</title><h1>Something went wrong</h1>"
+            '<p>The error is logged. <a href="/">Back to the queue</a></p>',
+            status_code=500,
+        )
 
     return app
 

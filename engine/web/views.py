@@ -8,6 +8,7 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.errors import NoisecastError
@@ -41,6 +42,8 @@ def current_editor(request: Request) -> dict[str, Any]:
 
 
 Editor = Annotated[dict[str, Any], Depends(current_editor)]
+# A forecast's id: a database key (a positive 64-bit integer); anything else is not found.
+ForecastId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
 
 # --- login -----------------------------------------------------------------------------------
@@ -118,7 +121,9 @@ def story(request: Request, slug: str, editor: Editor) -> Response:
 
 
 @router.get("/forecasts/{forecast_id}/edit", response_class=HTMLResponse)
-def edit_form(request: Request, forecast_id: int, editor: Editor, next: str = "") -> Response:
+def edit_form(
+    request: Request, forecast_id: ForecastId, editor: Editor, next: str = ""
+) -> Response:
     forecast = store_of(request).forecast_for_review(forecast_id)
     if forecast is None:
         return error_page(request, 404, f"There is no suggestion {forecast_id}.")
@@ -143,7 +148,7 @@ def _done(request: Request, message: str, next: str, slug: str) -> Response:
 @router.post("/forecasts/{forecast_id}/approve")
 def approve(
     request: Request,
-    forecast_id: int,
+    forecast_id: ForecastId,
     editor: Editor,
     seen_status: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
@@ -161,7 +166,7 @@ def approve(
 @router.post("/forecasts/{forecast_id}/edit", response_class=HTMLResponse)
 def edit(
     request: Request,
-    forecast_id: int,
+    forecast_id: ForecastId,
     editor: Editor,
     text: Annotated[str, Form()] = "",
     seen_status: Annotated[str, Form()] = "",
@@ -199,7 +204,7 @@ def edit(
 @router.post("/forecasts/{forecast_id}/reject", response_class=HTMLResponse)
 def reject(
     request: Request,
-    forecast_id: int,
+    forecast_id: ForecastId,
     editor: Editor,
     reason: Annotated[str, Form()] = "",
     seen_status: Annotated[str, Form()] = "",
