@@ -366,3 +366,21 @@ def test_an_absurd_stored_time_does_not_stop_scoring(
     update_noise(store, Settings(), start=T0, end=end, rebuild=True)
     assert hourly(store) == {T0: 1, T0 + timedelta(hours=1): 1}
     assert len(analysis.hourly(store)) == 2
+
+
+def test_error_text_from_a_server_is_stored_printable(store: Store) -> None:
+    source_id = add_source(store, "loud")
+    with store.transaction() as conn:  # the next failure disables it: the reason quotes it
+        conn.execute(update(sources).where(sources.c.id == source_id).values(failures=100.0))
+    hostile = "HTTP 500 \x1b[2J\x1b]8;;https://evil.example/\x07click\x1b]8;;\x07\r\nX-Injected: 1"
+    result = FetchResult(
+        url="https://loud.example/feed", status=500, error_kind="http", error=hostile
+    )
+    batch = [(store.get_source("loud"), [Harvest(Task(key="", url=result.url), result)])]
+    [report] = record_harvests(store, fast_collector(), StoryMatcher({}), batch, now=T0)
+    assert report.outcome == "disabled"
+    source = store.get_source("loud")
+    [fetch] = rows(store, fetches.c.error)
+    for stored_text in (fetch.error, source["last_error"], source["disabled_reason"]):
+        assert "\x1b" not in stored_text and "\x07" not in stored_text and "\n" not in stored_text
+        assert "\\x1b[2J" in stored_text

@@ -11,7 +11,8 @@ time, counted in the hour it arrived, and the date its feed stated is kept in
 ``stated_published_at``. First seen stays first seen: a re-fetch compares with the stored
 ``fetched_at``, so the same item never moves forward, and a feed that corrects its date moves it
 (the change log names the old hour and the new one). Counts and text are fitted to what the
-columns hold (``engine.store._base``).
+columns hold (``engine.store._base``); error text (``fetches.error``, ``sources.last_error`` and
+``disabled_reason``) goes through :func:`feeds.text.printable`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from engine.store.tables import (
 from engine.syndication import WEB_KINDS, Grouper, Item, keys_of
 from feeds.base import Cursor
 from feeds.mention import Mention
+from feeds.text import printable
 
 _CHUNK = 500
 # How far after its first-seen time an item's stated date may be before it counts as from the
@@ -228,6 +230,9 @@ class MentionsMixin(StoreBase):
                 ]
                 # written whole: a worker's lease on the source (engine.store._jobs) ends here
                 values = {**decided.source_values, "lease_owner": None, "lease_until": None}
+                for column in ("last_error", "disabled_reason"):
+                    if column in values:
+                        values[column] = _printable(values[column])
                 source_rows.setdefault(tuple(sorted(values)), []).append(
                     {"b_id": c.source_id, **{f"b_{k}": v for k, v in values.items()}}
                 )
@@ -552,8 +557,13 @@ def _fetch_row(row: dict[str, Any]) -> dict[str, Any]:
         "duration_ms": clamp_count(row["duration_ms"], INT_MAX),
         "items_seen": clamp_count(row["items_seen"], INT_MAX),
         "items_new": clamp_count(row["items_new"], INT_MAX),
-        "error": storable_text(row["error"]),
+        "error": _printable(row["error"]),
     }
+
+
+def _printable(text: str | None) -> str | None:
+    """Text from outside (an error quoting a server) without control characters."""
+    return None if text is None else storable_text(printable(text))
 
 
 def _row(source_id: int, kind: str, m: Mention, key: str, now: datetime) -> dict[str, Any]:
