@@ -323,5 +323,41 @@ class Parser:
         raise _unexpected(token)  # ")", "AND" or "OR" where a term should start
 
 
+# --- style: what parses but cannot be what the editor meant ------------------------------------
+
+
+def check_style(source: str, tree: Node) -> None:
+    """Refuse a lowercase ``or``/``and``/``not`` written bare (it is a search word, which is
+    rarely what was meant: ``COP30 or summit`` needs both words), and a query that can match
+    without any of its words (``NOT football`` matches almost everything). QueryError names
+    the position; quoting the word (``"or"``) searches for it."""
+    tokens = _lex(source)
+    for token in tokens:
+        if (
+            token.kind == "TERM"
+            and source[token.pos] != '"'
+            and token.text.casefold() in _LOWER_KEYWORDS
+            and token.text.upper() in _KEYWORDS
+        ):
+            word = token.text.upper()
+            raise QueryError(
+                f"query: '{token.text}' at {token.pos} is a search word here: did you mean "
+                f'{word}? (operators are upper case; write "{token.text}" in quotes to search '
+                "for the word)",
+                token.pos,
+            )
+    if tree.anchors() is None:
+        pos = next((t.pos for t in tokens if t.kind == "NOT"), 0)
+        raise QueryError(
+            f"query: only NOT at {pos}: a mention without any of the query's words matches, "
+            "so it would match almost every mention; add a word a match must contain "
+            "(e.g. 'cop30 NOT football')",
+            pos,
+        )
+
+
+_LOWER_KEYWORDS = frozenset(k.casefold() for k in _KEYWORDS)
+
+
 def _unexpected(token: _Token) -> QueryError:
     return QueryError(f"query: unexpected '{token.text}' at {token.pos}", token.pos)

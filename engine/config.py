@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import itertools
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -152,6 +154,9 @@ class MatchingSettings(_Section):
 
 
 class ScoringSettings(_Section):
+    """The noise level's settings (docs/scoring.md). Checked here, when config is read, so
+    that a bad value stops ``init`` rather than crash ``score`` later."""
+
     window_hours: int = Field(24 * 7, ge=24)
     thresholds: tuple[float, float, float, float] = (20.0, 40.0, 60.0, 80.0)
     weights: dict[str, float] = Field(
@@ -163,6 +168,37 @@ class ScoringSettings(_Section):
         }
     )
     unhealthy_failed_share: float = Field(0.5, ge=0, le=1)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _increasing(
+        cls, value: tuple[float, float, float, float]
+    ) -> tuple[float, float, float, float]:
+        ordered = all(a < b for a, b in itertools.pairwise(value))
+        if not ordered or not all(0 <= t <= 100 for t in value):
+            raise ValueError(
+                "thresholds: expected 4 increasing numbers between 0 and 100 (the scores where "
+                f"Low, Moderate, High and Very high start), got {[_num(t) for t in value]}"
+            )
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _known_non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        from engine.schema import COMPONENTS  # late: only validation needs it
+
+        for key, weight in value.items():
+            if key not in COMPONENTS:
+                close = difflib.get_close_matches(key, COMPONENTS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"weights.{key}: unknown component{hint}; expected {', '.join(COMPONENTS)}"
+                )
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"weights.{key}: expected a number of at least 0, got {weight}")
+        if sum(value.values()) <= 0:
+            raise ValueError("weights: expected at least one weight above 0")
+        return value
 
 
 class ForecastSettings(_Section):
@@ -225,9 +261,9 @@ class StorySettings(_Section):
     @field_validator("query")
     @classmethod
     def _parses(cls, value: str) -> str:
-        from engine.match import parse_query  # late: the query language is its own module
+        from engine.match import check_query  # late: the query language is its own module
 
-        parse_query(value)
+        check_query(value)
         return value
 
 
@@ -462,7 +498,9 @@ def _describe(
     elif kind == "value_error":
         message = str(err["ctx"]["error"])
         head, sep, rest = message.partition(": ")
-        if sep and head.isidentifier() and head.islower():
+        if sep and loc and head.startswith(f"{loc[-1]}."):  # "weights.volume: ..." in weights
+            path, message = path + head[len(str(loc[-1])) :], rest
+        elif sep and head.isidentifier() and head.islower():
             if loc and head == loc[-1]:  # "query: query: ..." says the key once
                 message = rest
             elif not loc or isinstance(loc[-1], int):  # a table's check names its own key
@@ -474,6 +512,10 @@ def _describe(
         if given is not None and not isinstance(given, dict | list):
             message += f", got {given!r}"
     return f"{where}: {path}: {message}" if path else f"{where}: {message}"
+
+
+def _num(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:

@@ -7,7 +7,11 @@ Editors write one query per story, for example::
 
 - Words and ``"quoted phrases"`` match whole word tokens, ignoring case and accents: ``zurich``
   matches "Zürich", ``ai`` matches "AI," but not "said". A phrase matches consecutive tokens.
-- ``AND``, ``OR`` and ``NOT`` are operators only in upper case (``and`` is an ordinary word).
+- ``AND``, ``OR`` and ``NOT`` are operators only in upper case. Written bare in lower case
+  they would be search words, which is almost never what was meant (``COP30 or summit``), so
+  `check_query` (config, ``stories add``) refuses them with their position: write ``"or"`` in
+  quotes to search for the word. It also refuses a query that matches without any of its
+  words (``NOT football``).
   Adjacent terms are ANDed. Precedence is NOT > AND > OR; parentheses group.
 - A trailing ``*`` makes a bare word a prefix: ``climat*`` matches "climate" and "climatic".
 - ``title:`` makes the next term or parenthesised group match the title only; otherwise a term
@@ -38,9 +42,9 @@ from operator import itemgetter
 
 from engine.errors import QueryError
 
-__all__ = ["Query", "StoryMatcher", "fold", "parse_query", "tokenize"]
+__all__ = ["Query", "StoryMatcher", "check_query", "fold", "parse_query", "tokenize"]
 
-from engine._query import Node, Parser, Prefix, Term, Word, query_leaves
+from engine._query import Node, Parser, Prefix, Term, Word, check_style, query_leaves
 from engine._text import Doc, fold, tokenize
 
 _STEM_HEAD = 4  # a StoryMatcher indexes prefix stems by their first letters
@@ -120,6 +124,16 @@ def parse_query(source: str) -> Query:
         word for term, positive, _ in query_leaves(tree) if positive for word in term.words
     )
     return Query(source, terms, tree)
+
+
+def check_query(source: str) -> Query:
+    """Compile a query given by an editor (config, ``stories add``), refusing what parses but
+    is almost surely a slip: a lowercase ``or``/``and``/``not`` written bare, and a query
+    that matches without any of its words (``NOT football``). Stored queries are compiled
+    with the lenient `parse_query`, so an older query never stops collection."""
+    query = parse_query(source)
+    check_style(source, query._tree)
+    return query
 
 
 class StoryMatcher:

@@ -106,6 +106,53 @@ def test_bad_query_names_the_position(tmp_path: Path) -> None:
     assert problems(path) == [f"{path}: stories[0].query: unexpected ')' at 28"]
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("COP30 or summit", "'or' at 6 is a search word here: did you mean OR?"),
+        ("NOT football", "only NOT at 0"),
+    ],
+)
+def test_a_query_that_is_almost_surely_a_slip_names_the_position(
+    tmp_path: Path, query: str, message: str
+) -> None:
+    path = write(tmp_path, VALID.replace("""'"port strike" OR dockworkers'""", f"'{query}'"))
+    (problem,) = problems(path)
+    assert problem.startswith(f"{path}: stories[0].query: {message}")
+
+
+@pytest.mark.parametrize(
+    ("scoring", "message"),
+    [
+        (
+            "thresholds = [20, 60, 40, 80]",
+            "scoring.thresholds: expected 4 increasing numbers between 0 and 100 (the scores "
+            "where Low, Moderate, High and Very high start), got [20, 60, 40, 80]",
+        ),
+        (
+            "thresholds = [-5, 40, 60, 80]",
+            "scoring.thresholds: expected 4 increasing numbers between 0 and 100",
+        ),
+        (
+            "[scoring.weights]\nvolume = 0.5\nvelocity = -0.2",
+            "scoring.weights.velocity: expected a number of at least 0, got -0.2",
+        ),
+        (
+            "[scoring.weights]\nvolum = 0.5",
+            "scoring.weights.volum: unknown component (did you mean 'volume'?)",
+        ),
+        (
+            "[scoring.weights]\nvolume = 0\nbreadth = 0",
+            "scoring.weights: expected at least one weight above 0",
+        ),
+    ],
+)
+def test_scoring_settings_are_checked_when_read(tmp_path: Path, scoring: str, message: str) -> None:
+    path = write(tmp_path, VALID + "\n[scoring]\n" + scoring + "\n")
+    (problem,) = problems(path)
+    assert problem.startswith(f"{path}: {message}")
+
+
 def test_bad_slug_and_duplicate_names(tmp_path: Path) -> None:
     path = write(tmp_path, VALID.replace('slug = "port-strike"', 'slug = "Port Strike"'))
     assert problems(path) == [

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import NoisecastError, QueryError
-from engine.match import Query, StoryMatcher, fold, parse_query, tokenize
+from engine.match import Query, StoryMatcher, check_query, fold, parse_query, tokenize
 
 
 def matches(query: str, title: str, summary: str = "") -> bool:
@@ -131,6 +131,37 @@ def test_lowercase_operators_are_words() -> None:
     assert not matches("rock or roll", "Rock music")
     assert matches("rock or roll", "Roll or rock?")
     assert matches("not guilty", "Not guilty, says jury")
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "position"),
+    [
+        ("COP30 or summit", "'or' at 6 is a search word here: did you mean OR?", 6),
+        ("strike and port", "'and' at 7 is a search word here: did you mean AND?", 7),
+        ("(a Or b) c", "'Or' at 3 is a search word here: did you mean OR?", 3),
+        ("cop30 not football", "'not' at 6 is a search word here: did you mean NOT?", 6),
+        ("title:and x", "'and' at 6 is a search word here: did you mean AND?", 6),
+        ("NOT football", "only NOT at 0: a mention without any of the query's words", 0),
+        ("ukraine OR NOT opinion", "only NOT at 11", 11),
+        ("NOT (a OR b)", "only NOT at 0", 0),
+    ],
+)
+def test_check_query_refuses_slips_with_the_position(
+    source: str, message: str, position: int
+) -> None:
+    parse_query(source)  # stored queries still compile: collection never stops on them
+    with pytest.raises(QueryError) as info:
+        check_query(source)
+    assert str(info.value).startswith(f"query: {message}")
+    assert info.value.position == position
+
+
+@pytest.mark.parametrize(
+    "source",
+    ['COP30 "or" summit', '"war and peace"', "cop30 NOT football", "a OR b", "orwell AND andes"],
+)
+def test_check_query_accepts_quoted_words_and_anchored_nots(source: str) -> None:
+    assert check_query(source) == parse_query(source)
 
 
 def test_prefix() -> None:
