@@ -6,18 +6,23 @@ health, filtered by story, time range and source kind. Read-only.
     >>> analysis.scores(store, stories=["port-strike"]).plot(x="as_of", y="score")
 
 Every time column is timezone-aware UTC; ranges are ``[since, until)``; a filter left as None
-means "all". Column lists are in each function's docstring.
+means "all". ``since`` and ``until`` take anything ``pd.Timestamp`` reads: a datetime, a
+``pd.Timestamp``, a string such as ``"2026-11-24"`` or ``"2026-11-24T10:00+01:00"``; a time
+without a zone is read as UTC, one with a zone is converted. Column lists are in each
+function's docstring.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import TypeAlias
 
 import pandas as pd
 from sqlalchemy import func, select
 
 from engine.config import load_settings
+from engine.errors import ConfigError
 from engine.score import COMPONENTS
 from engine.store import Store
 from engine.store.tables import mention_time, sources, story_mentions
@@ -28,6 +33,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)
 KINDS = ("rss", "atom", "reddit", "hackernews", "mastodon")
 
+When: TypeAlias = datetime | date | pd.Timestamp | str  # what since/until accept
+
 
 def open_store(database_url: str | None = None, *, config: str | None = None) -> Store:
     """The store of ``database_url``, else of the config file's ``[database] url``."""
@@ -36,8 +43,22 @@ def open_store(database_url: str | None = None, *, config: str | None = None) ->
     return Store.open(load_settings(config).database)
 
 
-def _range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    return since or _EPOCH, until or _FAR
+def utc_time(value: When | None, name: str = "time") -> datetime | None:
+    """``value`` as an aware UTC datetime: anything ``pd.Timestamp`` reads; naive is UTC."""
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{name}: cannot read {value!r} as a time: {e}") from None
+    if pd.isna(stamp):
+        raise ConfigError(f"{name}: {value!r} is not a time")
+    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+    return stamp.to_pydatetime()
+
+
+def _range(since: When | None, until: When | None) -> tuple[datetime, datetime]:
+    return utc_time(since, "since") or _EPOCH, utc_time(until, "until") or _FAR
 
 
 def _only(frame: pd.DataFrame, column: str, values: Sequence[str] | None) -> pd.DataFrame:
@@ -50,8 +71,8 @@ def mentions(
     store: Store,
     *,
     stories: Sequence[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: When | None = None,
+    until: When | None = None,
     kinds: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per (story, mention): ``story, mention_id, group_id, kind, source, outlet, when,
@@ -95,8 +116,8 @@ def hourly(
     store: Store,
     *,
     stories: Sequence[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: When | None = None,
+    until: When | None = None,
     kinds: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per story and hour: ``story, hour, mentions`` (distinct, syndicated copies
@@ -107,8 +128,9 @@ def hourly(
     Every story asked for (default: every story) has a row for every hour of the range, zeros
     where nothing happened (the store keeps only hours with something). An open end of the
     range is taken from the first or last stored hour."""
-    stored = store.hourly_frame(*_range(since, until))
-    frame = _with_zeros(stored, stories or [s["slug"] for s in store.list_stories()], since, until)
+    start, end = utc_time(since, "since"), utc_time(until, "until")
+    stored = store.hourly_frame(*_range(start, end))
+    frame = _with_zeros(stored, stories or [s["slug"] for s in store.list_stories()], start, end)
     if kinds is not None:
         keep = [f"mentions_{k}" for k in kinds]
         frame = frame.drop(columns=[f"mentions_{k}" for k in KINDS if k not in kinds])
@@ -136,8 +158,8 @@ def scores(
     store: Store,
     *,
     stories: Sequence[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: When | None = None,
+    until: When | None = None,
 ) -> pd.DataFrame:
     """One row per story and hour scored: ``story, as_of, score`` (0-100), ``level``,
     ``unhealthy`` (collection was unhealthy that hour), ``<component>_value``,
@@ -155,7 +177,7 @@ def scores(
 
 
 def sources_health(
-    store: Store, *, since: datetime | None = None, until: datetime | None = None
+    store: Store, *, since: When | None = None, until: When | None = None
 ) -> pd.DataFrame:
     """One row per hour: ``hour, due, fetched, failed`` (sources), ``collected`` (mentions
     first fetched that hour, all stories), ``unhealthy`` (failed share above
