@@ -7,93 +7,49 @@ Exit codes: 0 ok, 1 the job failed, 2 usage or configuration error. Every comman
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import wraps
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from engine.config import Secrets, Settings, load_settings
-from engine.errors import BacktestInputError, ConfigError, NoisecastError, QueryError
+from engine._cli import (
+    App,
+    fail,
+    handle_errors,
+    last_completed_hour,
+    parse_time,
+    pass_app,
+    print_json,
+    safe,
+)
+from engine._cli_catalog import sources, stories
+from engine.config import Secrets
 from engine.logs import configure_logging
-from engine.store import Store
+from engine.store._sources import REMOVED
+from feeds.text import printable
 
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["App", "cli", "handle_errors", "main"]
 
-
-@dataclass
-class App:
-    config: str | None
-    now_override: datetime | None
-    console: Console = field(default_factory=lambda: Console(stderr=False))
-    _settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config)
-        return self._settings
-
-    def now(self) -> datetime:
-        return self.now_override or datetime.now(UTC)
-
-    @contextmanager
-    def store(self, *, migrate: bool = False) -> Iterator[Store]:
-        store = Store.open(self.settings.database)
-        try:
-            if migrate:
-                store.migrate()
-            else:
-                store.check_schema()
-            yield store
-        finally:
-            store.close()
+_DATABASE_HELP = (
+    "Database URL (overrides [database] url of the config; env NOISECAST_DATABASE_URL)."
+)
 
 
-def _fail(message: str, code: int) -> None:
-    for line in message.splitlines() or [""]:
-        click.echo(f"noisecast: {line}", err=True)
-    sys.exit(code)
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
-
-def handle_errors(func: F) -> F:
-    """Map our errors to exit codes: configuration 2, anything else that failed 1."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ConfigError, QueryError, BacktestInputError) as e:
-            _fail(str(e), 2)
-        except NoisecastError as e:
-            _fail(str(e), 1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
-
-
-def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"expected an ISO 8601 time, got {value!r}") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return version("noisecast")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=_version(), prog_name="noisecast", message="%(prog)s %(version)s")
 @click.option(
     "--config",
     "config",
@@ -101,24 +57,27 @@ def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     type=click.Path(dir_okay=False),
     help="Config file (default: ./config.toml; env NOISECAST_CONFIG).",
 )
+@click.option("--database", "database", default=None, help=_DATABASE_HELP)
 @click.option("--log-level", default="WARNING", show_default=True, envvar="NOISECAST_LOG_LEVEL")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
 @click.option(
     "--now",
-    callback=_parse_now,
+    callback=parse_time,
     hidden=True,
     help="Pretend it is this UTC time (tests, backfills).",
 )
 @click.pass_context
 def cli(
-    ctx: click.Context, config: str | None, log_level: str, log_format: str, now: datetime | None
+    ctx: click.Context,
+    config: str | None,
+    database: str | None,
+    log_level: str,
+    log_format: str,
+    now: datetime | None,
 ) -> None:
     """noisecast: how loud each news story is, and where its attention is heading."""
     configure_logging(log_level, log_format)
-    ctx.obj = App(config=config, now_override=now)
-
-
-pass_app = click.make_pass_decorator(App)
+    ctx.obj = App(config=config, now_override=now, database=database)
 
 
 @cli.command()
@@ -134,164 +93,13 @@ def init(app: App, as_json: bool) -> None:
         where = store.engine.url.render_as_string(hide_password=True)
     result = {"database": where, **dataclasses.asdict(report)}
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         app.console.print(
             f"Database ready at [bold]{where}[/]: "
             f"{report.sources_created} sources added, {report.sources_updated} updated; "
             f"{report.stories_created} stories added, {report.stories_updated} updated."
         )
-
-
-# --- sources ---------------------------------------------------------------------------------
-
-
-@cli.group()
-def sources() -> None:
-    """Feeds and other sources to collect from."""
-
-
-@sources.command("add")
-@click.argument("url")
-@click.option("--kind", default="rss", show_default=True, help="Source kind: rss or atom.")
-@click.option("--name", default=None, help="Unique name (default: the URL's host).")
-@click.option("--json", "as_json", is_flag=True)
-@pass_app
-@handle_errors
-def sources_add(app: App, url: str, kind: str, name: str | None, as_json: bool) -> None:
-    """Add a source (or update the one with this name)."""
-    from engine.catalog import add_source
-
-    with app.store() as store:
-        name, created = add_source(store, app.settings, url, kind=kind, name=name, now=app.now())
-    if as_json:
-        _print_json({"name": name, "url": url, "kind": kind, "created": created})
-    else:
-        app.console.print(f"{'Added' if created else 'Updated'} source [bold]{name}[/] ({url})")
-
-
-@sources.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@pass_app
-@handle_errors
-def sources_list(app: App, as_json: bool) -> None:
-    """List sources with their schedule and health."""
-    with app.store() as store:
-        rows = store.list_sources()
-    keys = (
-        "name",
-        "kind",
-        "url",
-        "interval_minutes",
-        "next_due_at",
-        "last_fetched_at",
-        "last_status",
-        "failures",
-        "last_error",
-        "disabled_at",
-        "disabled_reason",
-    )
-    if as_json:
-        _print_json([{k: r[k] for k in keys} for r in rows])
-        return
-    table = Table("name", "kind", "url", "every", "next due", "last", "failures", "state")
-    for r in rows:
-        state = (
-            f"[red]disabled[/]: {r['disabled_reason']}"
-            if r["disabled_at"]
-            else (r["last_error"] or "ok")
-        )
-        table.add_row(
-            r["name"],
-            r["kind"],
-            r["url"],
-            f"{r['interval_minutes']} min",
-            _when(r["next_due_at"]),
-            str(r["last_status"] or "-"),
-            f"{r['failures']:g}",
-            state,
-        )
-    app.console.print(table)
-
-
-@sources.command("disable")
-@click.argument("name")
-@click.option("--reason", default="disabled by hand", show_default=True)
-@pass_app
-@handle_errors
-def sources_disable(app: App, name: str, reason: str) -> None:
-    """Stop collecting from a source (its mentions stay)."""
-    with app.store() as store:
-        store.disable_source(name, reason=reason, now=app.now())
-    app.console.print(f"Disabled source [bold]{name}[/].")
-
-
-# --- stories ---------------------------------------------------------------------------------
-
-
-@cli.group()
-def stories() -> None:
-    """Stories the newsroom tracks, each with its query."""
-
-
-@stories.command("add")
-@click.argument("slug")
-@click.option("--title", required=True)
-@click.option("--query", required=True, help="Boolean query, e.g. '\"port strike\" OR dockers'.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_app
-@handle_errors
-def stories_add(app: App, slug: str, title: str, query: str, as_json: bool) -> None:
-    """Add a story (or update and reactivate the one with this slug)."""
-    from engine.catalog import add_story
-
-    with app.store() as store:
-        created = add_story(store, app.settings, slug, title, query, now=app.now())
-    if as_json:
-        _print_json({"slug": slug, "title": title, "query": query, "created": created})
-    else:
-        app.console.print(f"{'Added' if created else 'Updated'} story [bold]{slug}[/].")
-
-
-@stories.command("list")
-@click.option("--all", "show_all", is_flag=True, help="Include archived stories.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_app
-@handle_errors
-def stories_list(app: App, show_all: bool, as_json: bool) -> None:
-    """List stories with their mention counts."""
-    with app.store() as store:
-        rows = store.list_stories(None if show_all else "active")
-        counts = store.mention_counts()
-    if as_json:
-        _print_json(
-            [
-                {
-                    "slug": r["slug"],
-                    "title": r["title"],
-                    "query": r["query"],
-                    "status": r["status"],
-                    "mentions": counts.get(r["slug"], 0),
-                }
-                for r in rows
-            ]
-        )
-        return
-    table = Table("slug", "title", "query", "status", "mentions")
-    for r in rows:
-        table.add_row(r["slug"], r["title"], r["query"], r["status"], str(counts.get(r["slug"], 0)))
-    app.console.print(table)
-
-
-@stories.command("archive")
-@click.argument("slug")
-@pass_app
-@handle_errors
-def stories_archive(app: App, slug: str) -> None:
-    """Stop tracking a story (its history stays)."""
-    with app.store() as store:
-        store.archive_story(slug, now=app.now())
-    app.console.print(f"Archived story [bold]{slug}[/].")
 
 
 # --- collect and status ----------------------------------------------------------------------
@@ -310,7 +118,7 @@ def collect(app: App, names: tuple[str, ...], force: bool, as_json: bool) -> Non
     settings = app.settings
     with app.store() as store:
         for name in names:
-            store.get_source(name)  # a clear error for a misspelt name
+            _check_collectable(store.get_source(name))  # a misspelt or disabled source
         with Progress(
             TextColumn("[bold]collect[/]"),
             BarColumn(),
@@ -333,17 +141,17 @@ def collect(app: App, names: tuple[str, ...], force: bool, as_json: bool) -> Non
                 on_done=lambda r: progress.update(task, advance=1, last=r.source),
             )
     if as_json:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
     else:
         table = Table("source", "outcome", "http", "items", "new", "error")
         for r in sorted(report.sources, key=lambda r: r.source):
             table.add_row(
-                r.source,
+                safe(r.source),
                 r.outcome,
                 str(r.http_status or "-"),
                 str(r.items_seen),
                 str(r.items_new),
-                (r.error or "")[:80],
+                safe((r.error or "")[:80]),
             )
         app.console.print(table)
         app.console.print(
@@ -352,6 +160,23 @@ def collect(app: App, names: tuple[str, ...], force: bool, as_json: bool) -> Non
         )
     if report.sources and len(report.failed) == len(report.sources):
         sys.exit(1)  # every source failed: the job as a whole did not work
+
+
+def _check_collectable(source: dict[str, Any]) -> None:
+    name = source["name"]
+    if source["disabled_reason"] == REMOVED:
+        fail(
+            f"source {name!r} was removed: `noisecast sources enable {name}` to collect "
+            "from it again",
+            1,
+        )
+    if source["disabled_at"] is not None:
+        fail(
+            f"source {name!r} is disabled since {source['disabled_at']:%Y-%m-%d %H:%M} UTC "
+            f"({printable(source['disabled_reason'] or 'no reason given')}): "
+            f"`noisecast sources enable {name}` to collect from it again",
+            1,
+        )
 
 
 @cli.command()
@@ -364,7 +189,7 @@ def status(app: App, as_json: bool) -> None:
         data = store.status(now=app.now())
         data["schedule"] = schedule_status(store, app.settings, app.now())
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     c = app.console
     c.print(
@@ -377,13 +202,13 @@ def status(app: App, as_json: bool) -> None:
     if data["failing_sources"]:
         t = Table("failing source", "url", "failures", "last error", title="Failing sources")
         for f in data["failing_sources"]:
-            t.add_row(f["name"], f["url"], f"{f['failures']:g}", f["last_error"] or "")
+            t.add_row(safe(f["name"]), safe(f["url"]), f"{f['failures']:g}", safe(f["last_error"]))
         c.print(t)
     if data["last_runs"]:
         t = Table("source", "started", "outcome", "http", "items", "new", title="Last fetches")
         for r in data["last_runs"]:
             t.add_row(
-                r["source"],
+                safe(r["source"]),
                 r["started_at"],
                 r["outcome"],
                 str(r["http_status"] or "-"),
@@ -397,7 +222,7 @@ def status(app: App, as_json: bool) -> None:
 @click.option(
     "--as-of",
     "as_of",
-    callback=_parse_now,
+    callback=parse_time,
     default=None,
     help="The hour to score (ISO time; default: the last completed hour).",
 )
@@ -415,7 +240,10 @@ def score(app: App, as_of: datetime | None, slug: str | None, rebuild: bool, as_
     """Score every active story's noise level (0-100) for an hour, and show it."""
     from engine.noise import floor_hour, score_table, update_noise
 
-    hour = floor_hour(as_of) if as_of else floor_hour(app.now()) - timedelta(hours=1)
+    last = last_completed_hour(app.now())
+    hour = floor_hour(as_of) if as_of else last
+    if hour > last:
+        fail(_future(as_of, last, "only a completed hour can be scored"), 2)
     with app.store() as store:
         if slug:
             store.story_id(slug)  # a clear error for an unknown story
@@ -424,7 +252,7 @@ def score(app: App, as_of: datetime | None, slug: str | None, rebuild: bool, as_
         )
         rows = score_table(store, hour, slug=slug)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table("story", "score", "level", "change 24h", "top component", "health")
     for r in rows:
@@ -447,7 +275,7 @@ def score(app: App, as_of: datetime | None, slug: str | None, rebuild: bool, as_
 @click.option(
     "--as-of",
     "as_of",
-    callback=_parse_now,
+    callback=parse_time,
     default=None,
     help="Forecast from this hour (ISO time; default: the current hour).",
 )
@@ -464,6 +292,9 @@ def forecast(
     from engine.noise import floor_hour
 
     hour = floor_hour(as_of or app.now())
+    last = last_completed_hour(app.now())
+    if hour > last + timedelta(hours=1):
+        fail(_future(as_of, last, "a forecast starts from the end of a completed hour"), 2)
     with app.store() as store:
         if slug:
             store.story_id(slug)  # a clear error for an unknown story
@@ -488,7 +319,7 @@ def forecast(
         for r in frame.sort_values("p50", ascending=False).itertuples()
     ]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table("story", "next 24h (p10-p90)", "p50", "P(rising)", "says", "confidence", "status")
     table.columns[1].header = f"next {app.settings.forecast.horizon_hours}h (p10-p90)"
@@ -506,6 +337,14 @@ def forecast(
     app.console.print(
         f"as of {hour.isoformat()} with model {report.model_version}"
         f"{' (refitted)' if report.refitted else ''}; {report.queued} new suggestions to review"
+    )
+
+
+def _future(as_of: datetime | None, last: datetime, why: str) -> str:
+    given = as_of.isoformat() if as_of else "-"
+    return (
+        f"--as-of {given}: after the last completed hour ({last:%Y-%m-%d %H:00}-"
+        f"{last + timedelta(hours=1):%H:00} UTC); {why}. Nothing was stored"
     )
 
 
@@ -557,7 +396,7 @@ def backtest(
 
     result = run_backtest_files(train_path, test_path, horizon, origins)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     console = Console()
     columns = {
@@ -613,12 +452,12 @@ def demo(app: App, hours: int, seed: int, database_url: str | None, as_json: boo
         app.settings,
         hours=hours,
         seed=seed,
-        database_url=database_url,
+        database_url=database_url or app.database,
         console=app.console,
         quiet=as_json,
     )
     if as_json:
-        _print_json(result)
+        print_json(result)
 
 
 def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
@@ -628,12 +467,23 @@ def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) 
             app.config, app._settings = value, None
 
 
-def _add_config_option(group: click.Group) -> None:
-    """Let ``--config PATH`` stand after any command too: ``noisecast status --config x.toml``."""
+def _set_database(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        app = ctx.find_object(App)
+        if app is not None:
+            app.database, app._settings = value, None
+
+
+def _add_common_options(group: click.Group) -> None:
+    """Let ``--config PATH`` and ``--database URL`` stand after any command too:
+    ``noisecast status --database sqlite:///var/demo.db``. A command with a ``--database`` of
+    its own (serve, demo, ...) keeps it."""
     for command in group.commands.values():
         if isinstance(command, click.Group):
-            _add_config_option(command)
-        else:
+            _add_common_options(command)
+            continue
+        taken = {opt for param in command.params for opt in getattr(param, "opts", ())}
+        if "--config" not in taken:
             command.params.append(
                 click.Option(
                     ["--config"],
@@ -643,20 +493,25 @@ def _add_config_option(group: click.Group) -> None:
                     help="Config file (as the global --config).",
                 )
             )
+        if "--database" not in taken:
+            command.params.append(
+                click.Option(
+                    ["--database"],
+                    expose_value=False,
+                    callback=_set_database,
+                    help=_DATABASE_HELP,
+                )
+            )
 
 
 from engine.schedule_status import print_schedule, schedule_status  # noqa: E402
 from engine.scheduler import run_command  # noqa: E402
 from engine.web.commands import editors, export, serve  # noqa: E402
 
-for _command in (run_command, serve, editors, export):
+for _command in (sources, stories, run_command, serve, editors, export):
     cli.add_command(_command)
 
-_add_config_option(cli)
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+_add_common_options(cli)
 
 
 def main() -> None:

@@ -47,3 +47,8 @@ class BacktestInputError(ForecastError, ValueError):
 
     Messages have the form ``FILE: line N: field: what is wrong``.
     """
+
+
+class AlreadyExistsError(ConfigError):
+    """A name given on the command line is taken (a source, a story): nothing was changed.
+    The message says to add ``--replace``."""

@@ -4,11 +4,13 @@ instead of only from the next collection on."""
 
 from __future__ import annotations
 
+import heapq
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from engine.match import parse_query
+from engine.match import StoryMatcher, check_query, parse_query
 from engine.store import Store
 
 log = logging.getLogger("noisecast.rematch")
@@ -44,3 +46,34 @@ def rematch_story(
         extra={"job": "rematch", "story": slug},
     )
     return RematchReport(slug, checked, added, removed)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPreview:
+    query: str
+    since: datetime
+    checked: int  # stored mentions in the window
+    matched: int
+    samples: list[dict[str, Any]]  # the newest matches: id, title, url, outlet, source, when
+
+
+def preview_query(
+    store: Store, query: str, *, now: datetime, days: int, samples: int = 10
+) -> QueryPreview:
+    """How many stored mentions of the last ``days`` days ``query`` matches, through the
+    matcher collection uses, with the newest ``samples`` of them. Stores nothing. The query is
+    checked as ``stories add`` checks it (`engine.match.check_query`)."""
+    matcher = StoryMatcher({"query": check_query(query)})
+    since = now - timedelta(days=days)
+    checked = matched = 0
+    newest: list[int] = []  # a heap of the largest ids matched (ids grow with time stored)
+    for batch in store.mention_texts(since):
+        checked += len(batch)
+        for mention_id, title, summary in batch:
+            if matcher.match(title, summary or ""):
+                matched += 1
+                if len(newest) < samples:
+                    heapq.heappush(newest, mention_id)
+                elif samples:
+                    heapq.heappushpop(newest, mention_id)
+    return QueryPreview(query, since, checked, matched, store.mention_details(newest))

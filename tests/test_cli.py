@@ -21,6 +21,7 @@ url = "sqlite:///var/cli.db"
 [collector]
 per_host_min_gap_seconds = 0
 jitter_fraction = 0
+allow_private_networks = ["127.0.0.0/8"]  # the tests' loopback servers
 
 [[sources]]
 name = "wire"
@@ -108,12 +109,17 @@ def test_commands_before_init_say_to_run_it(config: Path) -> None:
 
 def test_sources_and_stories_round_trip(config: Path) -> None:
     run(config, "init")
-    code, out, _ = run(config, "sources", "add", "https://www.example.org/rss", "--json")
+    code, out, _ = run(
+        config, "sources", "add", "https://www.example.org/rss", "--no-check", "--json"
+    )
     assert code == 0 and json.loads(out) == {
         "name": "example.org",
         "url": "https://www.example.org/rss",
         "kind": "rss",
         "created": True,
+        "checked": False,
+        "discovered_from": None,
+        "entries": None,
     }
     code, _, _ = run(config, "sources", "disable", "example.org")
     assert code == 0
@@ -196,7 +202,7 @@ def test_json_logs_name_the_job_and_source(
     server.expect_request("/gone").respond_with_data("", status=404)
     run(config, "init")
     run(config, "sources", "add", server.url_for("/feed"), "--name", "reddit")
-    run(config, "sources", "add", server.url_for("/gone"), "--name", "gone")
+    run(config, "sources", "add", server.url_for("/gone"), "--name", "gone", "--no-check")
     proc = subprocess.run(
         [sys.executable, "-m", "engine", "--config", str(config), "--log-format", "json",
          "--log-level", "info", "collect", "--source", "reddit", "--source", "gone", "--json"],
@@ -210,3 +216,130 @@ def test_json_logs_name_the_job_and_source(
     assert by_source["gone"]["level"] == "warning"
     assert "HTTP 404" in by_source["gone"]["message"]
     assert json.loads(proc.stdout)["items_new"] == 24
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"noisecast {version('noisecast')}\n"
+
+
+def test_every_command_takes_database(config: Path, tmp_path: Path) -> None:
+    """``--database URL`` before or after any command, like serve and demo have it."""
+    other = tmp_path / "other.db"
+    url = f"sqlite:///{other}"
+    code, out, err = run(config, "--database", url, "init", "--json")
+    assert code == 0, err
+    assert json.loads(out)["database"] == url and other.exists()
+    assert not (config.parent / "var" / "cli.db").exists()
+    code, out, err = run(config, "stories", "list", "--json", "--database", url)
+    assert code == 0, err
+    assert [s["slug"] for s in json.loads(out)] == ["port-strike"]
+    code, _, err = run(config, "status")  # the config's own database was never made
+    assert code == 1 and "run `noisecast init` first" in err
+    missing = [
+        " ".join(path)
+        for path in all_commands(cli)
+        if path and path[-1] not in ("backtest",) and not isinstance(_command(path), click.Group)
+        and "--database" not in {o for p in _command(path).params for o in getattr(p, "opts", ())}
+    ]  # fmt: skip
+    assert missing == []
+
+
+def _command(path: tuple[str, ...]) -> click.Command:
+    command: click.Command = cli
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    return command
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+UNREACHABLE_COMMANDS = [
+    ("init",),
+    ("status",),
+    ("collect",),
+    ("score",),
+    ("forecast",),
+    ("sources", "list"),
+    ("sources", "add", "https://wire.example/other.xml", "--no-check"),
+    ("sources", "disable", "wire"),
+    ("sources", "enable", "wire"),
+    ("sources", "remove", "wire"),
+    ("stories", "list"),
+    ("stories", "add", "x", "--title", "X", "--query", "x"),
+    ("stories", "archive", "x"),
+    ("stories", "test", "x"),
+    ("run", "--once"),
+    ("serve", "--dev"),
+    ("editors", "list"),
+    ("editors", "add", "someone", "--password-stdin"),
+    ("export",),
+    ("demo", "--hours", "1"),
+]
+
+
+def test_an_unreachable_database_is_one_line_for_every_command(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://noisecast@127.0.0.1:{_closed_port()}/noisecast"
+    config = tmp_path / "config.toml"
+    config.write_text(VALID.replace('url = "sqlite:///var/cli.db"', f'url = "{url}"'))
+    covered = {" ".join(c[: 2 if c[0] in ("sources", "stories", "editors") else 1])
+               for c in UNREACHABLE_COMMANDS}  # fmt: skip
+    assert covered == {" ".join(p) for p in all_commands(cli) if p and p != ("backtest",)} - {
+        "sources",
+        "stories",
+        "editors",
+    }
+    messages = set()
+    for command in UNREACHABLE_COMMANDS:
+        extra = ("--database", url) if command[0] == "demo" else ()
+        result = CliRunner().invoke(
+            cli,
+            ["--config", str(config), *command, *extra],
+            input="a-long-password\n",
+            env={"NOISECAST_SECRET_KEY": None},
+        )
+        assert result.exit_code == 1, (command, result.output)
+        assert isinstance(result.exception, SystemExit), (command, result.exception)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, (command, result.stderr)
+        messages.add(lines[0].replace(url.replace("noisecast@", "noisecast:***@"), url))
+    (message,) = messages
+    assert message.startswith(f"noisecast: database {url}: cannot connect: ")
+    assert "Connection refused" in message and "is the server running" in message
+
+
+def test_score_and_forecast_refuse_hours_not_yet_complete(config: Path) -> None:
+    run(config, "init")
+    now = "2026-11-20T12:30Z"  # the last completed hour is 11:00-12:00
+    for command in (("score", "--as-of", "2026-11-20T12:00Z"),
+                    ("score", "--as-of", "2031-01-01T00:00Z"),
+                    ("forecast", "--as-of", "2026-11-20T13:00Z")):  # fmt: skip
+        code, _, err = run(config, "--now", now, *command, "--json")
+        assert code == 2, (command, err)
+        assert "after the last completed hour (2026-11-20 11:00-12:00 UTC)" in err
+        assert "Nothing was stored" in err
+    _, out, _ = run(config, "--now", now, "status", "--json")
+    assert json.loads(out)["schedule"]["jobs"] == {}
+    from engine.store import Store
+    from engine.store.tables import forecasts, noise_scores
+
+    store = Store.from_url(f"sqlite:///{config.parent / 'var' / 'cli.db'}")
+    try:
+        with store.reading() as conn:
+            for table in (noise_scores, forecasts):
+                assert conn.execute(table.select()).first() is None
+    finally:
+        store.close()
+    code, out, err = run(config, "--now", now, "score", "--as-of", "2026-11-20T11:59Z", "--json")
+    assert code == 0, err
+    assert [r["story"] for r in json.loads(out)] == ["port-strike"]

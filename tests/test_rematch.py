@@ -56,10 +56,12 @@ def test_changing_a_query_adds_and_removes_matches(store: Store) -> None:
     seed(store)
     settings = Settings(matching=MatchingSettings(rematch_days=7))
     add_story(store, settings, "strike", "Strike", "strike", now=T0)
-    add_story(store, settings, "strike", "Strike", '"port strike" OR budget', now=T0)
+    add_story(store, settings, "strike", "Strike", '"port strike" OR budget', now=T0, replace=True)
     assert matched(store, "strike") == {"guid-2": ["port strike"], "guid-4": ["budget"]}
     # Editing only the title does not touch the matches.
-    add_story(store, settings, "strike", "Port strike", '"port strike" OR budget', now=T0)
+    add_story(
+        store, settings, "strike", "Port strike", '"port strike" OR budget', now=T0, replace=True
+    )
     assert set(matched(store, "strike")) == {"guid-2", "guid-4"}
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from engine.config import DatabaseSettings
 from engine.errors import StorageError
@@ -20,7 +21,7 @@ from engine.store._jobs import JobsMixin
 from engine.store._mentions import Collected, MentionsMixin, Outcome, title_key
 from engine.store._noise import NoiseMixin
 from engine.store._review import ReviewMixin
-from engine.store._sources import SourcesMixin
+from engine.store._sources import REMOVED, SourcesMixin
 from engine.store._stories import StoriesMixin
 from engine.store.db import make_engine
 from engine.store.tables import fetches, job_runs, mentions, sources, stories
@@ -49,8 +50,23 @@ class Store(
     def close(self) -> None:
         self.engine.dispose()
 
+    def connect_check(self) -> None:
+        """Raise StorageError, in one line, when the database cannot be reached at all (a
+        server down, a wrong host or port, a refused login): what every command says then."""
+        try:
+            with self.engine.connect():
+                pass
+        except (OperationalError, InterfaceError) as e:
+            where = self.engine.url.render_as_string(hide_password=True)
+            lines = str(getattr(e, "orig", e)).strip().splitlines() or [type(e).__name__]
+            raise StorageError(
+                f"database {where}: cannot connect: {lines[0].strip()} (is the server running, "
+                "and is [database] url, NOISECAST_DATABASE_URL or --database right?)"
+            ) from e
+
     def migrate(self) -> None:
         """Create the schema, or bring it up to date. Safe to run any number of times."""
+        self.connect_check()
         try:
             _migrate.upgrade(self.engine)
         except Exception as e:  # alembic wraps driver errors in its own types
@@ -61,6 +77,7 @@ class Store(
 
     def check_schema(self) -> None:
         """Raise StorageError unless the schema is at the newest migration."""
+        self.connect_check()
         current = _migrate.current_revision(self.engine)
         head = _migrate.head_revision()
         if current != head:
@@ -79,6 +96,9 @@ class Store(
                     conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
                 )
 
+            not_removed = or_(
+                sources.c.disabled_reason.is_(None), sources.c.disabled_reason != REMOVED
+            )
             failing = conn.execute(
                 select(
                     sources.c.name,
@@ -88,7 +108,10 @@ class Store(
                     sources.c.disabled_at,
                     sources.c.disabled_reason,
                 )
-                .where((sources.c.failures > 0) | sources.c.disabled_at.is_not(None))
+                .where(
+                    (sources.c.failures > 0) | sources.c.disabled_at.is_not(None),
+                    not_removed,
+                )
                 .order_by(sources.c.name)
             ).all()
             last_fetches = conn.execute(
@@ -123,8 +146,9 @@ class Store(
                 "as_of": now.isoformat(),
                 "stories": count(stories, stories.c.status == "active"),
                 "stories_archived": count(stories, stories.c.status == "archived"),
-                "sources": count(sources),
-                "sources_disabled": count(sources, sources.c.disabled_at.is_not(None)),
+                "sources": count(sources, not_removed),
+                "sources_disabled": count(sources, sources.c.disabled_at.is_not(None), not_removed),
+                "sources_removed": count(sources, sources.c.disabled_reason == REMOVED),
                 "sources_due": count(
                     sources, sources.c.disabled_at.is_(None), sources.c.next_due_at <= now
                 ),

@@ -8,9 +8,16 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import delete, literal, select, update
 
-from engine.errors import NoisecastError
+from engine.errors import AlreadyExistsError, NoisecastError
 from engine.store._base import StoreBase
-from engine.store.tables import mention_time, mentions, noise_changes, stories, story_mentions
+from engine.store.tables import (
+    mention_time,
+    mentions,
+    noise_changes,
+    sources,
+    stories,
+    story_mentions,
+)
 
 
 class StoryChange(NamedTuple):
@@ -21,13 +28,29 @@ class StoryChange(NamedTuple):
 
 class StoriesMixin(StoreBase):
     def upsert_story(
-        self, slug: str, title: str, query: str, *, now: datetime, reactivate: bool = False
+        self,
+        slug: str,
+        title: str,
+        query: str,
+        *,
+        now: datetime,
+        reactivate: bool = False,
+        exists_ok: bool = True,
     ) -> StoryChange:
-        """Create the story, or update its title and query."""
+        """Create the story, or update its title and query. Without ``exists_ok`` a known
+        slug is an AlreadyExistsError and nothing changes."""
         with self.transaction() as conn:
             existing = conn.execute(
-                select(stories.c.id, stories.c.query).where(stories.c.slug == slug)
+                select(stories.c.id, stories.c.query, stories.c.status).where(
+                    stories.c.slug == slug
+                )
             ).first()
+            if existing is not None and not exists_ok:
+                archived = " (archived)" if existing.status != "active" else ""
+                raise AlreadyExistsError(
+                    f"story {slug!r} exists{archived}: add --replace to replace its title and "
+                    "query" + (" and track it again" if archived else "")
+                )
             if existing is None:
                 row = conn.execute(
                     stories.insert().values(
@@ -83,6 +106,25 @@ class StoriesMixin(StoreBase):
             result = conn.execution_options(yield_per=batch).execute(query)
             for part in result.partitions(batch):
                 yield list(part)
+
+    def mention_details(self, ids: list[int]) -> list[dict[str, Any]]:
+        """``id, title, url, outlet, source, when`` of these mentions, newest first."""
+        when = mention_time()
+        query = (
+            select(
+                mentions.c.id,
+                mentions.c.title,
+                mentions.c.url,
+                mentions.c.outlet,
+                sources.c.name.label("source"),
+                when.label("when"),
+            )
+            .join(sources, sources.c.id == mentions.c.source_id)
+            .where(mentions.c.id.in_(ids))
+            .order_by(when.desc(), mentions.c.id.desc())
+        )
+        with self.reading() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)] if ids else []
 
     def replace_matches(
         self,

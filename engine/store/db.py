@@ -43,7 +43,10 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) ->
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+        # A host that drops packets would otherwise hang a command for minutes (libpq waits
+        # forever by default); ?connect_timeout=N in the URL overrides this.
+        connect = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+        return create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect)
     raise StorageError(
         f"database.url: unsupported backend {parsed.get_backend_name()!r}; "
         "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
