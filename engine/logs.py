@@ -3,6 +3,11 @@
 ``text`` gives readable lines (``2026-11-26T10:00:00Z WARNING collect source=bbc fetch failed``);
 ``json`` gives one JSON object per line for log shippers. Context goes in ``extra=``:
 ``log.info("fetched", extra={"job": "collect", "source": name})``.
+
+Text lines carry what feeds and servers send (titles, errors, reason phrases), so every control
+character in them is written as an escape (:func:`feeds.text.printable`), and a traceback's lines
+are indented: a log line can never clear a terminal, plant a link or forge another record. JSON
+escapes them by itself.
 """
 
 from __future__ import annotations
@@ -12,6 +17,10 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from feeds.text import printable
+
+_NO_LIMIT = 1 << 62
 
 CONTEXT_KEYS = ("job", "source", "story", "url", "worker")
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -31,12 +40,18 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ctx = _context(record)
         ordered = [k for k in CONTEXT_KEYS if k in ctx] + sorted(set(ctx) - set(CONTEXT_KEYS))
-        fields = " ".join(f"{k}={ctx[k]}" for k in ordered)
+        fields = " ".join(f"{k}={_clean(ctx[k])}" for k in ordered)
         head = f"{_timestamp(record)} {record.levelname:<7} {record.name}"
-        line = " ".join(p for p in (head, fields, record.getMessage()) if p)
+        line = " ".join(p for p in (head, fields, _clean(record.getMessage())) if p)
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            # Indented: a line break inside an exception's message cannot pass for a record.
+            trace = self.formatException(record.exc_info)
+            line += "".join(f"\n  {_clean(part)}" for part in trace.splitlines())
         return line
+
+
+def _clean(value: object) -> str:
+    return printable(value, limit=_NO_LIMIT)
 
 
 class JsonFormatter(logging.Formatter):

@@ -90,7 +90,13 @@ def _iso(value: datetime | None) -> str | None:
 
 def print_schedule(console: Any, data: dict[str, Any]) -> None:
     """The text form of :func:`schedule_status` (``console``: a rich Console)."""
-    from rich.table import Table  # only the text output needs it
+    from rich.markup import escape  # only the text output needs them
+    from rich.table import Table
+
+    from feeds.text import printable
+
+    def safe(value: object) -> str:
+        return escape(printable("" if value is None else value))
 
     zone = data["timezone"]
     local = data["next_runs_local"]
@@ -103,7 +109,7 @@ def print_schedule(console: Any, data: dict[str, Any]) -> None:
     )
     health = data["data_health"]
     if health["low_confidence"]:
-        console.print(f"[red]Data health: {health['note']}[/]")
+        console.print(f"[red]Data health: {safe(health['note'])}[/]")
     if data["jobs"]:
         t = Table("job", "last run", "finished", "outcome", "detail", title="Jobs")
         for job, r in data["jobs"].items():
@@ -113,11 +119,15 @@ def print_schedule(console: Any, data: dict[str, Any]) -> None:
                 if r["hour"]
                 else ", ".join(f"{k} {v}" for k, v in detail.items() if isinstance(v, int | float))
             )
-            t.add_row(job, r["started_at"], r["finished_at"] or "-", r["status"], str(summary))
+            t.add_row(
+                safe(job), r["started_at"], r["finished_at"] or "-", r["status"], safe(summary)
+            )
         console.print(t)
     if data["workers"]:
         t = Table("process", "role", "state", "last seen", "next runs", title="Processes")
         for w in data["workers"]:
             runs = ", ".join(f"{k} {v}" for k, v in (w.get("next_runs") or {}).items())
-            t.add_row(w["worker"], w.get("role", "-"), w["state"], w["last_seen"], runs)
+            t.add_row(
+                safe(w["worker"]), safe(w.get("role", "-")), w["state"], w["last_seen"], safe(runs)
+            )
         console.print(t)

@@ -17,10 +17,10 @@ minutes, given through ``job_defaults`` (APScheduler ignores them as top-level k
 Listeners record missed and failed jobs in ``job_runs`` and the log. Every network call has a
 timeout (``collector.timeout_seconds``, ``deadline_seconds``), so no job hangs forever.
 
-SIGTERM or SIGINT: no new job starts, fetches in flight get ``shutdown_grace_seconds`` to
-finish (the rest are abandoned and stay due), the cycle stops between hours, exit code 0.
-A second signal exits at once (code 128 + signal number); every write is a transaction, so
-the database stays consistent either way.
+SIGTERM, SIGINT or SIGHUP (a closed terminal or ssh session): no new job starts, fetches in
+flight get ``shutdown_grace_seconds`` to finish (the rest are abandoned and stay due), the
+cycle stops between hours, exit code 0. A second signal exits at once (code 128 + signal
+number); every write is a transaction, so the database stays consistent either way.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from engine._cli import handle_errors
 from engine.collect import CollectReport, Leasing, collect_leased
 from engine.config import ScheduleSettings, Secrets, Settings
 from engine.cycle import (
@@ -407,13 +408,13 @@ def run_scheduler(
     handle_signals: bool | None = None,
     hard_exit: bool = False,
 ) -> int:
-    """Run ``role``'s jobs until ``stop`` is set (or SIGTERM/SIGINT), or with ``once`` one
-    collection of everything due then one cycle. Returns the exit code: 0, or 1 when a
+    """Run ``role``'s jobs until ``stop`` is set (or SIGTERM/SIGINT/SIGHUP), or with ``once``
+    one collection of everything due then one cycle. Returns the exit code: 0, or 1 when a
     ``once`` run failed.
 
-    ``handle_signals`` (default: when called from the main thread) installs the SIGTERM and
-    SIGINT handlers. ``hard_exit`` (the CLI) ends the process with ``os._exit`` when a job is
-    still running after the grace period, rather than wait for its thread.
+    ``handle_signals`` (default: when called from the main thread) installs the SIGTERM,
+    SIGINT and SIGHUP handlers. ``hard_exit`` (the CLI) ends the process with ``os._exit``
+    when a job is still running after the grace period, rather than wait for its thread.
     """
     if role not in ROLES:
         raise ConfigError(f"--role: expected one of {', '.join(ROLES)}, got {role!r}")
@@ -515,7 +516,9 @@ def _serve(worker: Worker, *, cycle_every: float | None, hard_exit: bool) -> int
 
 @contextmanager
 def _signals(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
-    """SIGTERM/SIGINT set ``stop``; a second one exits at once."""
+    """SIGTERM, SIGINT and SIGHUP set ``stop``; a second one exits at once. SIGHUP is a
+    stop rather than a reload: config is read once, and a process whose terminal went away
+    must not die in the middle of a write (which its default action would do)."""
     if not enabled:
         yield
         return
@@ -529,7 +532,8 @@ def _signals(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
         log.info("%s: stopping (send it again to exit at once)", name, extra={"job": "run"})
         stop.set()
 
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
+    stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {s: signal.signal(s, handle) for s in stops}
     try:
         yield
     finally:
@@ -614,7 +618,6 @@ def run_command(
     cycle_every: float | None,
 ) -> None:
     """Run the scheduler: keep collecting, and score and forecast every hour."""
-    from engine.cli import handle_errors  # late: engine.cli imports this module
 
     @handle_errors
     def run() -> None:

@@ -501,6 +501,36 @@ def test_a_second_signal_exits_at_once(feeds: Callable[..., FeedServer], tmp_pat
     engine.dispose()
 
 
+def test_sighup_stops_cleanly_like_sigterm(
+    feeds: Callable[..., FeedServer], tmp_path: Path
+) -> None:
+    """A closed terminal (SIGHUP) must not kill ``run`` mid-write: it stops as on SIGTERM."""
+    server = feeds()
+    server.hanging.add("hang")
+    db = tmp_path / "run.db"
+    config = write_config(tmp_path / "run.toml", db, server, ["a1", "hang"], grace=0.5)
+    init(config)
+    proc = noisecast(config, "run")
+    try:
+        assert server.blocked.wait(30), "the hanging feed was never requested"
+        wait_for(lambda: len(server.requests()) == 2, message="both feeds requested")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGHUP)
+        _, log = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, log
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]
+    assert any(line["message"].startswith("SIGHUP: stopping") for line in lines)
+    store = Store.from_url(f"sqlite:///{db}")
+    try:
+        assert runs(store, "worker")[-1]["status"] == "stopped"
+        assert count(store, mentions) == 1  # a1 written whole; hang abandoned, still due
+        assert store.get_source("hang")["lease_owner"] is None
+    finally:
+        store.close()
+
+
 def test_collect_without_leases_is_unchanged(
     sqlite_store: Store, feeds: Callable[..., FeedServer], tmp_path: Path
 ) -> None:
