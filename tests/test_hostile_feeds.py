@@ -8,14 +8,21 @@ matters, through ``collect`` on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
+import subprocess
+import sys
+import time
+import zlib
 
 import pytest
 from pytest_httpserver import HTTPServer
 
 from engine.collect import collect, politeness
 from engine.store import Store
+from feeds import _decoding
 from feeds.http import FetchRequest, FetchResult, PoliteFetcher, address_refusal, ip_refusal
-from tests.conftest import LOOPBACK, T0, fast_collector
+from tests.conftest import LOOPBACK, ROOT, T0, fast_collector
 from tests.test_collector_http import add, by_source
 
 SETTING = "[collector] allow_private_networks"
@@ -134,3 +141,138 @@ def test_a_host_name_is_resolved_and_checked(server: HTTPServer) -> None:
     assert result.error_kind == "refused_address"
     assert (result.error or "").startswith("refused localhost: ")
     assert server.log == []
+
+
+# --- stacked compression bombs --------------------------------------------------------------
+
+BOMB_DECODED = 64 * 2**20  # 64 MiB of zeros
+CAP = 1_000_000
+
+
+def gzip_stream(chunks: int, block: bytes) -> bytes:
+    """A single-member gzip of ``block`` repeated ``chunks`` times, compressed as it goes."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return b"".join(packer.compress(block) for _ in range(chunks)) + packer.flush()
+
+
+@pytest.fixture(scope="module")
+def bomb_layer() -> bytes:
+    """64 MiB of zeros, gzipped once (about 64 KB): the inner layer of the bombs."""
+    return gzip_stream(BOMB_DECODED // 2**20, bytes(2**20))
+
+
+def stacked(inner: bytes, outer: str) -> bytes:
+    return gzip.compress(inner, 9) if outer == "gzip" else zlib.compress(inner, 9)
+
+
+@pytest.mark.parametrize("encoding", ["gzip, gzip", "gzip, deflate", "gzip, gzip, gzip"])
+def test_a_stacked_bomb_stops_at_the_cap(
+    server: HTTPServer, bomb_layer: bytes, encoding: str
+) -> None:
+    body = bomb_layer
+    for outer in encoding.split(", ")[1:]:
+        body = stacked(body, outer)
+    assert len(body) < 8_000  # a few KB on the wire
+    server.expect_request("/bomb").respond_with_data(
+        body, content_type="application/rss+xml", headers={"Content-Encoding": encoding}
+    )
+
+    started = time.monotonic()
+    result = fetch(server.url_for("/bomb"), max_body_bytes=CAP)
+    elapsed = time.monotonic() - started
+
+    assert result.error_kind == "too_large"
+    assert result.error is not None and "max_body_bytes" in result.error
+    # Never more than one block past the cap was decoded (httpx inflated 64 MiB first).
+    assert CAP < result.bytes_read <= CAP + _decoding.BLOCK
+    assert elapsed < 2.0
+
+
+RSS_SCRIPT = """
+import asyncio, json, resource, sys
+from feeds import _decoding
+from feeds.http import FetchRequest, Politeness, PoliteFetcher
+
+async def run(url):
+    politeness = Politeness(user_agent="t", max_body_bytes=1_000_000,
+                            allow_private_networks=("127.0.0.0/8",))
+    async with PoliteFetcher(politeness) as fetcher:
+        return await fetcher.fetch(FetchRequest(url))
+
+asyncio.run(run(sys.argv[2]))  # warm up on a small gzipped feed: imports, loop, client
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = asyncio.run(run(sys.argv[1]))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"kind": result.error_kind, "grew_kib": after - before}))
+"""
+
+
+def test_a_stacked_bomb_leaves_memory_flat(server: HTTPServer, bomb_layer: bytes) -> None:
+    body = stacked(bomb_layer, "gzip")
+    server.expect_request("/bomb").respond_with_data(
+        body, content_type="application/rss+xml", headers={"Content-Encoding": "gzip, gzip"}
+    )
+    server.expect_request("/small").respond_with_data(
+        gzip.compress(gzip.compress(FEED)), headers={"Content-Encoding": "gzip, gzip"}
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", RSS_SCRIPT, server.url_for("/bomb"), server.url_for("/small")],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=True,
+    )  # fmt: skip
+
+    seen = json.loads(done.stdout)
+    assert seen["kind"] == "too_large"
+    assert seen["grew_kib"] < 16 * 1024, seen  # 64 MiB decoded would show
+
+
+FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+
+
+def raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip", gzip.compress(FEED)),
+        ("x-gzip", gzip.compress(FEED)),
+        ("deflate", zlib.compress(FEED)),
+        ("deflate", raw_deflate(FEED)),  # what some servers send as "deflate"
+        ("gzip, gzip", gzip.compress(gzip.compress(FEED))),
+        ("deflate, gzip", gzip.compress(zlib.compress(FEED))),
+        ("identity, gzip", gzip.compress(FEED)),
+        ("gzip", gzip.compress(FEED[:40]) + gzip.compress(FEED[40:])),  # two members
+        ("", FEED),
+    ],
+)
+def test_encoded_feeds_still_decode(server: HTTPServer, encoding: str, body: bytes) -> None:
+    headers = {"Content-Encoding": encoding} if encoding else {}
+    server.expect_request("/feed").respond_with_data(
+        body, content_type="application/rss+xml", headers=headers
+    )
+    result = fetch(server.url_for("/feed"))
+    assert result.error is None
+    assert result.content == FEED
+    assert result.bytes_read == len(FEED)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "error"),
+    [
+        ("gzip", b"not gzip at all", "gzip body cannot be decoded: "),
+        ("br", b"\x0b\x02\x80", "unsupported Content-Encoding 'br'"),
+        ("gzip, " * 5 + "gzip", b"x", "6 Content-Encoding layers (at most 4 read)"),
+    ],
+)
+def test_bad_encodings_are_clear_errors(
+    server: HTTPServer, encoding: str, body: bytes, error: str
+) -> None:
+    server.expect_request("/feed").respond_with_data(
+        body, content_type="application/rss+xml", headers={"Content-Encoding": encoding}
+    )
+    result = fetch(server.url_for("/feed"))
+    assert result.error_kind == "network"
+    assert (result.error or "").startswith(error)
