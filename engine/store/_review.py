@@ -13,9 +13,8 @@ from sqlalchemy.engine import Connection
 
 from engine.errors import NoisecastError
 from engine.review import ACTIONS, ReviewConflict, conflict_message
-from engine.store._base import StoreBase
+from engine.store._editors import EditorsMixin
 from engine.store.tables import (
-    editors,
     forecasts,
     mention_time,
     mentions,
@@ -70,50 +69,7 @@ def _hours(end: datetime | None, hours: int) -> list[datetime]:
     return [end - timedelta(hours=hours - i) for i in range(hours)]
 
 
-class ReviewMixin(StoreBase):
-    # --- editors -------------------------------------------------------------------------------
-
-    def upsert_editor(
-        self, username: str, password_hash: str, *, role: str, now: datetime, replace: bool = False
-    ) -> bool:
-        """Create an editor (True), or with ``replace`` set a known one's password and role
-        (False). Without ``replace`` a known name is an error."""
-        with self.transaction() as conn:
-            known = conn.execute(
-                select(editors.c.id).where(editors.c.username == username)
-            ).scalar()
-            if known is None:
-                conn.execute(
-                    editors.insert().values(
-                        username=username, password_hash=password_hash, role=role, created_at=now
-                    )
-                )
-                return True
-            if not replace:
-                raise NoisecastError(
-                    f"editor {username!r} exists: add --replace to set a new password and role"
-                )
-            conn.execute(
-                update(editors)
-                .where(editors.c.id == known)
-                .values(password_hash=password_hash, role=role)
-            )
-            return False
-
-    def get_editor(self, username: str) -> dict[str, Any] | None:
-        with self.reading() as conn:
-            row = conn.execute(select(editors).where(editors.c.username == username)).first()
-        return dict(row._mapping) if row else None
-
-    def list_editors(self) -> list[dict[str, Any]]:
-        with self.reading() as conn:
-            rows = conn.execute(
-                select(editors.c.username, editors.c.role, editors.c.created_at).order_by(
-                    editors.c.username
-                )
-            ).all()
-        return [dict(r._mapping) for r in rows]
-
+class ReviewMixin(EditorsMixin):
     # --- reading -------------------------------------------------------------------------------
 
     @staticmethod

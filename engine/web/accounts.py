@@ -42,10 +42,15 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def session_stamp(password_hash: str) -> str:
-    """A short fingerprint of the stored hash kept in the session: a new password (or a
-    re-run demo) ends the sessions opened with the old one."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+def new_session_token() -> tuple[str, str]:
+    """A session's random token (kept in the signed cookie) and its hash (kept in the
+    database, ``editor_sessions.token_hash``)."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def check_new_editor(username: str, password: str, role: str) -> None:

@@ -4,7 +4,8 @@ Security, in one place:
 
 - sessions are signed cookies (itsdangerous, via Starlette's SessionMiddleware): HttpOnly,
   SameSite=Lax, 12 hours, Secure with ``secure_cookie``; the session holds the editor's name,
-  a fingerprint of their password hash (a new password ends old sessions) and a CSRF token;
+  a random session token and a CSRF token. The token's sha256 is a row of ``editor_sessions``
+  checked on every request: logout revokes it, a new password revokes all of the editor's;
 - every POST must carry that token (form field ``csrf`` or header ``X-CSRF-Token``): an
   app-wide dependency checks it before any view runs;
 - every page but the login page needs a session; the published JSON (``/api``) needs none;

@@ -5,6 +5,7 @@ functions of :mod:`engine.review`)."""
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -20,20 +21,27 @@ from engine.review import (
     story_view,
 )
 from engine.score import LEVELS
-from engine.web.accounts import session_stamp, verify_password
-from engine.web.app import LoginRequired, error_page, local_path, render, store_of
+from engine.web.accounts import new_session_token, token_hash, verify_password
+from engine.web.app import (
+    SESSION_SECONDS,
+    LoginRequired,
+    error_page,
+    local_path,
+    render,
+    store_of,
+)
 
 router = APIRouter()
 
 
 def current_editor(request: Request) -> dict[str, Any]:
-    """The logged-in editor, or a redirect to the login page. A session whose password has
-    changed since it began, or whose editor is gone, ends here."""
-    name = request.session.get("user")
-    if not name:
+    """The logged-in editor, or a redirect to the login page. The cookie's session must be
+    one the database holds, not revoked (logout, a new password) and not expired."""
+    token = request.session.get("sid")
+    if not token:
         raise LoginRequired
-    found = store_of(request).get_editor(str(name))
-    if found is None or request.session.get("stamp") != session_stamp(found["password_hash"]):
+    found = store_of(request).session_editor(token_hash(str(token)), now=request.app.state.now())
+    if found is None:
         request.session.clear()
         raise LoginRequired
     editor = {"username": found["username"], "role": found["role"]}
@@ -72,17 +80,22 @@ def login(
             username=username,
         )
     assert found is not None
-    request.session.clear()  # a fresh session (and CSRF token) for the new login
-    request.session.update(
-        user=found["username"],
-        stamp=session_stamp(found["password_hash"]),
-        csrf=secrets.token_urlsafe(32),
+    token, hashed = new_session_token()
+    now = request.app.state.now()
+    store_of(request).open_session(
+        found["username"], hashed, now=now, expires_at=now + timedelta(seconds=SESSION_SECONDS)
     )
+    request.session.clear()  # a fresh session (and CSRF token) for the new login
+    request.session.update(user=found["username"], sid=token, csrf=secrets.token_urlsafe(32))
     return RedirectResponse(local_path(next), status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
+    """End the session here and in the database: a copy of the cookie no longer logs in."""
+    token = request.session.get("sid")
+    if token:
+        store_of(request).revoke_session(token_hash(str(token)), now=request.app.state.now())
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
