@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
+from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select
 
+from engine.cli import cli
 from engine.demo.cycle import generate_cycle
 from engine.demo.run import DEMO_START
 from engine.store.tables import fetches, mentions
@@ -54,6 +57,18 @@ def test_demo_twice(tmp_path: Path) -> None:
     by_slug = {s["slug"]: s for s in first["stories"]}
     assert by_slug["northmere-breach"]["last_24h"] == by_slug["northmere-breach"]["mentions"]
     assert by_slug["port-strike"]["last_24h"] < by_slug["port-strike"]["mentions"] * 0.1
+
+    # It says how to look at its database, and those commands read it (not the config's).
+    commands = first["commands"]
+    assert commands[0] == f"noisecast --database sqlite:///{db} status"
+    assert any(c.endswith(" score --as-of 2026-11-25T23:00Z") for c in commands)
+    after = ["--now", "2026-11-26T00:30Z"]  # not the wall clock
+    for command in commands:
+        args = shlex.split(command)[1:]
+        result = CliRunner().invoke(cli, [*after, *args, "--json"], env={"NOISECAST_CONFIG": None})
+        assert result.exit_code == 0, (command, result.output)
+    result = CliRunner().invoke(cli, [*after, *shlex.split(commands[1])[1:], "--json"])
+    assert len(json.loads(result.stdout)) == len(first["stories"])
 
     second = demo(db)
     assert second["new_mentions"] == 0

@@ -13,6 +13,8 @@ there, so nothing is added, which is the point.
 
 from __future__ import annotations
 
+import shlex
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +52,8 @@ def demo_settings(
             "default_interval_minutes": 60,
             "min_interval_minutes": 60,
             "max_interval_minutes": 180,
+            # The demo's feeds are served on 127.0.0.1.
+            "allow_private_networks": (*settings.collector.allow_private_networks, "127.0.0.0/8"),
         }
     )
     forecast = settings.forecast
@@ -161,10 +165,38 @@ def run_demo(
         "seconds": round(time.monotonic() - started, 1),
         "stories": rows,
     }
+    last_hour = DEMO_START + timedelta(hours=hours - 1)
+    summary["commands"] = look_commands(url, last_hour, today=datetime.now(UTC))
     summary["review"] = demo_review(url, now=DEMO_START + timedelta(hours=hours))
     if not quiet:
         _print_summary(console, summary)
     return summary
+
+
+def look_commands(database_url: str, last_hour: datetime, *, today: datetime) -> list[str]:
+    """The commands that look at the demo's database (not ``[database] url`` of the config).
+    ``today`` sets how many days back ``stories test`` must look to reach the demo's cycle."""
+    base = f"{_program()} --database {shlex.quote(database_url)}"
+    days = max(7, (today - DEMO_START).days + 2)
+    query = shlex.quote('dockworkers OR "port strike"')
+    return [
+        f"{base} status",
+        f"{base} stories list",
+        f"{base} sources list",
+        f"{base} score --as-of {last_hour:%Y-%m-%dT%H:%MZ}",
+        f"{base} stories test {query} --days {days}",
+    ]
+
+
+def _program() -> str:
+    """How the user ran noisecast (``.venv/bin/noisecast`` from make), to repeat it."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if argv0 is not None and argv0.name == "noisecast":
+        try:
+            return str(argv0.relative_to(Path.cwd()))
+        except ValueError:
+            return str(argv0)
+    return "noisecast"
 
 
 def _rewind(store: Store, start: datetime) -> None:
@@ -240,6 +272,9 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     )
     console.print(f"Forecasts: {summary['forecasts']} stories with model {summary['model']}.")
     console.print(f"Database: [bold]{escape(summary['database'])}[/]")
+    console.print("Look at it (other commands read \\[database] url of the config):")
+    for command in summary["commands"]:
+        console.print(f"  {escape(command)}", soft_wrap=True, highlight=False)
     review = summary.get("review")
     if review:
         console.print("Review the suggestions in a browser: run", soft_wrap=True)
