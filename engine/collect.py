@@ -5,9 +5,10 @@ transaction.
 collector (``feeds.registry``) says which tasks it needs (one feed; or one search per active
 story; or one listing per subreddit). Tasks run concurrently (``collector.concurrency``, with
 per-host limits in the fetcher). When all of a source's tasks are done, its mentions, story
-matches, ``fetches`` rows (one per task), cursors and new schedule are written together, so a
-crash loses at most the sources in flight, which are still due on rerun. A source that fails,
-or whose content is malformed, records its error and the run goes on.
+matches, ``fetches`` rows (one per task), cursors and new schedule are written together
+(:func:`engine.record.record_harvests`), so a crash loses at most the sources in flight, which
+are still due on rerun. A source that fails, whose content is malformed, or whose rows the
+database refuses, records its error and the run goes on.
 
 ``collect_leased`` is the scheduler's variant (``noisecast run``): instead of reading every
 due source up front, it claims due sources as fetch slots free up, each with a lease that names
@@ -26,20 +27,30 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from engine.config import CollectorSettings, Secrets
-from engine.decider import Decision, SourceState, decide, task_outcome, worst
 from engine.match import StoryMatcher
-from engine.store import Collected, Outcome, Store
-from engine.store._base import RowsRefused
+from engine.record import SourceReport, record_harvests
+from engine.store import Store
 from feeds import registry
 from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
 from feeds.http import FetchResult, PoliteFetcher, Politeness
-from feeds.mention import Mention
 from feeds.searchterms import search_text
+
+__all__ = [
+    "CollectReport",
+    "Leasing",
+    "SourceReport",
+    "collect",
+    "collect_leased",
+    "politeness",
+    "record_harvests",
+    "source_info",
+    "story_infos",
+]
 
 log = logging.getLogger("noisecast.collect")
 
@@ -48,20 +59,6 @@ log = logging.getLogger("noisecast.collect")
 # CPU a request, a fifth of a 304's cost in bench/collect.py). Remember the failure once.
 if importlib.util.find_spec("sniffio") is None:
     sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class SourceReport:
-    """How one source's collection went (all its tasks together)."""
-
-    source: str
-    url: str
-    outcome: str
-    http_status: int | None = None
-    items_seen: int = 0
-    items_new: int = 0
-    error: str | None = None
-    tasks: int = 1
 
 
 @dataclass(slots=True)
@@ -398,189 +395,6 @@ class _Run:
             self.report.sources.append(source_report)
             if self.on_done:
                 self.on_done(source_report)
-
-
-def record_harvests(
-    store: Store,
-    settings: CollectorSettings,
-    matcher: StoryMatcher,
-    batch: Sequence[tuple[Mapping[str, Any], Sequence[Harvest]]],
-    *,
-    now: datetime,
-) -> list[SourceReport]:
-    """Match, decide and store what each source's tasks brought: one transaction for the
-    batch, in which each source is whole (all its rows, or none of them).
-
-    When the database refuses rows of the batch (a constraint, a value it cannot hold), the
-    sources are written one by one, so that one source's bad rows never keep the others out;
-    a source whose rows are still refused is recorded as a failed fetch, with the reason, and
-    its items are fetched again when it is next due.
-    """
-    prepared = [_prepare(settings, matcher, row, harvests, now) for row, harvests in batch]
-    try:
-        counts = store.record_collections([collected for collected, _ in prepared], now=now)
-        return [finish(n) for (_, finish), n in zip(prepared, counts, strict=True)]
-    except RowsRefused as e:
-        if len(batch) == 1:
-            row, harvests = batch[0]
-            return [_refused(store, settings, matcher, row, harvests, e, now)]
-        log.warning(
-            "the database refused rows of a batch of %d sources; writing them one by one: %s",
-            len(batch),
-            e.reason,
-            extra={"job": "collect"},
-        )
-    reports = []
-    for (row, harvests), (collected, finish) in zip(batch, prepared, strict=True):
-        try:
-            reports.append(finish(store.record_collections([collected], now=now)[0]))
-        except RowsRefused as e:
-            reports.append(_refused(store, settings, matcher, row, harvests, e, now))
-    return reports
-
-
-def _refused(
-    store: Store,
-    settings: CollectorSettings,
-    matcher: StoryMatcher,
-    row: Mapping[str, Any],
-    harvests: Sequence[Harvest],
-    e: RowsRefused,
-    now: datetime,
-) -> SourceReport:
-    """Record a source whose rows the database refused as a failed collection (graded as a
-    hard failure, so it backs off): no mentions, no new validators."""
-    error = (
-        f"not stored: the database refused this collection ({e.reason}); "
-        "its items are fetched again when it is next due"
-    )
-    failed = [
-        Harvest(
-            h.task,
-            replace(h.result, content=None, error_kind="internal", error=error),
-            parser=h.parser,
-        )
-        for h in harvests
-    ]
-    collected, finish = _prepare(settings, matcher, row, failed, now)
-    try:
-        return finish(store.record_collections([collected], now=now)[0])
-    except RowsRefused as again:  # the source itself is gone, say (removed while collected)
-        log.error(
-            "could not record the failure either: %s",
-            again.reason,
-            extra={"job": "collect", "source": row["name"], "url": row["url"]},
-        )
-        return SourceReport(
-            source=row["name"], url=row["url"], outcome="error", error=error, tasks=len(harvests)
-        )
-
-
-def _prepare(
-    settings: CollectorSettings,
-    matcher: StoryMatcher,
-    row: Mapping[str, Any],
-    harvests: Sequence[Harvest],
-    now: datetime,
-) -> tuple[Collected, Callable[[int], SourceReport]]:
-    """One source's write, and how to report it once the number of new mentions is known."""
-    # An item two tasks both found (two searches, two hashtags) is one mention.
-    found: list[Mention] = list({m.external_id: m for h in harvests for m in h.mentions}.values())
-    matches = {m.external_id: hit for m in found if (hit := matcher.match(m.title, m.summary))}
-    state = SourceState(
-        id=row["id"],
-        name=row["name"],
-        url=row["url"],
-        interval_minutes=row["interval_minutes"],
-        failures=row["failures"],
-        consecutive_failures=row["consecutive_failures"],
-        has_succeeded=row["last_success_at"] is not None,
-    )
-    overall = worst([(h.result, h.parse_error, len(h.mentions)) for h in harvests])
-    decisions: list[Decision] = []
-
-    def outcome(known: set[str]) -> Outcome:
-        items_new = len({m.external_id for m in found} - known)
-        decision = decide(
-            state,
-            overall.result,
-            items_seen=len(found),
-            items_new=items_new,
-            parse_error=overall.parse_error,
-            now=now,
-            settings=settings,
-        )
-        decisions.append(decision)
-        return Outcome(
-            fetch_rows=[
-                _fetch_row(h, decision if i == overall.index else None, known, now)
-                for i, h in enumerate(harvests)
-            ],
-            source_values=decision.values,
-            cursors={
-                h.task.key: values for h in harvests if (values := _cursor_values(h)) is not None
-            },
-        )
-
-    def finish(items_new: int) -> SourceReport:
-        decision = decisions[-1]
-        extra = {"job": "collect", "source": row["name"], "url": row["url"]}
-        if decision.error:
-            log.warning("collection failed: %s", decision.error, extra=extra)
-        else:
-            log.info(
-                "collected %s: %d tasks, %d items, %d new",
-                decision.outcome,
-                len(harvests),
-                len(found),
-                items_new,
-                extra=extra,
-            )
-        return SourceReport(
-            source=row["name"],
-            url=overall.result.url or row["url"],
-            outcome=decision.outcome,
-            http_status=overall.result.status,
-            items_seen=len(found),
-            items_new=items_new,
-            error=decision.error or overall.parse_error,
-            tasks=len(harvests),
-        )
-
-    return Collected(row["id"], row["kind"], found, matches, outcome), finish
-
-
-def _fetch_row(
-    h: Harvest, decision: Decision | None, known: set[str], now: datetime
-) -> dict[str, Any]:
-    r = h.result
-    outcome = decision.outcome if decision else task_outcome(r, h.parse_error, len(h.mentions))
-    error = (decision.error if decision else r.error) or h.parse_error
-    return {
-        "url": r.url,
-        "started_at": now,
-        "finished_at": now + timedelta(milliseconds=r.duration_ms),
-        "duration_ms": r.duration_ms,
-        "http_status": r.status,
-        "outcome": outcome,
-        "bytes": r.bytes_read,
-        "items_seen": len(h.mentions),
-        "items_new": len({m.external_id for m in h.mentions} - known),
-        "parser": h.parser,
-        "error": error,
-    }
-
-
-def _cursor_values(h: Harvest) -> dict[str, Any] | None:
-    """Validators are saved only when the content changed; collector state when given."""
-    values: dict[str, Any] = {}
-    if h.result.content is not None and h.result.ok:
-        values.update(
-            etag=h.result.etag, last_modified=h.result.last_modified, body_hash=h.result.body_hash
-        )
-    if h.state is not None:
-        values["state"] = dict(h.state)
-    return values or None
 
 
 def _crashed(task: Task, e: Exception) -> Harvest:

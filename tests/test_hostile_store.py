@@ -18,13 +18,12 @@ import pytest
 from sqlalchemy import func, insert, select, text, update
 
 from engine import analysis
-from engine.collect import record_harvests
 from engine.config import Settings
 from engine.match import StoryMatcher
 from engine.noise import rebuild_hourly, refresh_hourly, update_noise
+from engine.record import record_harvests
 from engine.store import Collected, Outcome, Store
-from engine.store._base import BIGINT_MAX, COUNT_MAX
-from engine.store._mentions import FUTURE_SKEW
+from engine.store._fit import BIGINT_MAX, COUNT_MAX, FUTURE_SKEW
 from engine.store.tables import (
     fetches,
     mention_engagement,

@@ -1,21 +1,14 @@
-"""What every part of the Store shares: the engine, transactions, dialect-aware upserts, and
-the storage edge's guards against values the database cannot hold.
+"""What every part of the Store shares: the engine, transactions, dialect-aware upserts.
 
-**Values from outside are fitted, not refused.** A count (score, comments, a body's size) that
-a hostile or broken source sends can be any size; it is clamped to ``0..COUNT_MAX`` (sizes to
-``0..BIGINT_MAX``, 32-bit columns to ``INT_MAX``) so that one number cannot make a write fail.
-``COUNT_MAX`` is half the BIGINT range so that ``score + comments``, which readers add in SQL,
-still fits. Text loses the NUL bytes and lone surrogates that PostgreSQL (or UTF-8) cannot
-store. What the database still refuses raises :class:`RowsRefused`, so that a caller writing
-several sources' rows at once can write the others without them.
+Values from outside are fitted to their columns before they are written
+(``engine.store._fit``); rows the database still refuses raise :class:`RowsRefused`, so that a
+caller writing several sources' rows at once can write the others without them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table
@@ -30,14 +23,6 @@ from sqlalchemy.exc import (
 )
 
 from engine.errors import StorageError
-
-BIGINT_MAX = 2**63 - 1  # a BIGINT column's largest value (SQLite's INTEGER too)
-COUNT_MAX = 2**62 - 1  # a stored score or comment count: two of them still add up in a BIGINT
-INT_MAX = 2**31 - 1  # a 32-bit INTEGER column's largest value (PostgreSQL)
-# The times a mention can plausibly have. One stored outside them (by a version that did not
-# clamp, or by hand) is ignored when the hourly rows are computed: no hour arithmetic on it.
-EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 
 # Errors of the database rather than of our code: locked, unreachable, schema missing.
 _WRAPPED = (OperationalError, ProgrammingError, InterfaceError)
@@ -54,39 +39,6 @@ class RowsRefused(StorageError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-def clamp_count(value: Any, top: int = COUNT_MAX) -> int | None:
-    """A count as it is stored: an integer in ``0..top``; None for none, or for a NaN or
-    something that is not a number."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, float) and math.isinf(value):
-        return top if value > 0 else 0
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return min(max(number, 0), top)
-
-
-def plausible(when: datetime | None) -> bool:
-    """Whether a stored mention time is one the hourly rows can count (see EARLIEST_TIME)."""
-    return when is not None and EARLIEST_TIME <= when < LATEST_TIME
-
-
-def storable_text(value: str | None) -> str | None:
-    """Text the database can hold: without NUL bytes (PostgreSQL refuses them) and with lone
-    surrogates (which UTF-8 cannot encode; JSON's ``\\ud800`` makes one) replaced."""
-    if value is None:
-        return None
-    if "\x00" in value:
-        value = value.replace("\x00", "")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = value.encode("utf-8", "replace").decode("utf-8")
-    return value
 
 
 class StoreBase:

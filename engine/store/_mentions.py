@@ -5,36 +5,25 @@ cursors and new schedule commit together or not at all: a crash mid-run leaves e
 either fully recorded or still due, so a rerun fills the gap and the unique key
 (source, external id) keeps it from duplicating.
 
-**A mention's time is never in the future.** An item dated later than when it was first seen
-(beyond ``FUTURE_SKEW``, for clocks a little ahead), or before 1970, is stored at its first-seen
-time, counted in the hour it arrived, and the date its feed stated is kept in
-``stated_published_at``. First seen stays first seen: a re-fetch compares with the stored
-``fetched_at``, so the same item never moves forward, and a feed that corrects its date moves it
-(the change log names the old hour and the new one). Counts and text are fitted to what the
-columns hold (``engine.store._base``); error text (``fetches.error``, ``sources.last_error`` and
-``disabled_reason``) goes through :func:`feeds.text.printable`.
+Every value is fitted to its column first (``engine.store._fit``): counts clamped, text
+storable, error text printable, and a mention's time never later than when it was first seen
+(the date its feed stated kept in ``stated_published_at``).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
 from engine.match import tokenize
-from engine.store._base import (
-    BIGINT_MAX,
-    EARLIEST_TIME,
-    INT_MAX,
-    StoreBase,
-    clamp_count,
-    storable_text,
-)
+from engine.store._base import StoreBase
+from engine.store._fit import Stored, fitted, fitted_fetch, printable_text
 from engine.store.tables import (
     fetches,
     mention_engagement,
@@ -49,12 +38,8 @@ from engine.store.tables import (
 from engine.syndication import WEB_KINDS, Grouper, Item, keys_of
 from feeds.base import Cursor
 from feeds.mention import Mention
-from feeds.text import printable
 
 _CHUNK = 500
-# How far after its first-seen time an item's stated date may be before it counts as from the
-# future (a feed's clock a little ahead, a fetch that took a while).
-FUTURE_SKEW = timedelta(minutes=10)
 _UPDATED_ON_CONFLICT = (
     "url",
     "canonical_url",
@@ -96,22 +81,6 @@ _CURSOR_DEFAULTS: dict[str, Any] = {
     "body_hash": None,
     "state": None,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """What a known mention held before this collection, as far as the hourly rows care."""
-
-    score: int | None
-    comments: int | None
-    published_at: datetime | None
-    fetched_at: datetime
-    outlet: str | None
-    stated_published_at: datetime | None
-
-    @property
-    def when(self) -> datetime:
-        return self.published_at or self.fetched_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +184,7 @@ class MentionsMixin(StoreBase):
                 decided = c.outcome(seen)
                 new_counts.append(len(u) - len(seen))
                 fetch_rows += [
-                    _fetch_row({**_FETCH_DEFAULTS, **r, "source_id": c.source_id})
+                    fitted_fetch({**_FETCH_DEFAULTS, **r, "source_id": c.source_id})
                     for r in decided.fetch_rows
                 ]
                 cursor_rows += [
@@ -232,7 +201,7 @@ class MentionsMixin(StoreBase):
                 values = {**decided.source_values, "lease_owner": None, "lease_until": None}
                 for column in ("last_error", "disabled_reason"):
                     if column in values:
-                        values[column] = _printable(values[column])
+                        values[column] = printable_text(values[column])
                 source_rows.setdefault(tuple(sorted(values)), []).append(
                     {"b_id": c.source_id, **{f"b_{k}": v for k, v in values.items()}}
                 )
@@ -512,58 +481,6 @@ def _pairs(
     for c, u in zip(batch, uniques, strict=True):
         for ext, m in u.items():
             yield (c.source_id, ext), m
-
-
-def fitted(m: Mention, old: Stored | None, now: datetime) -> tuple[Mention, datetime | None]:
-    """The mention as it is stored, and the date its feed stated when that was clamped.
-
-    Its time is clamped to when it was first seen (``old.fetched_at``, else ``now``) when it
-    is later than that by more than ``FUTURE_SKEW``, or before 1970; an undated re-fetch keeps
-    the stored time and stated date. Counts are clamped to ``0..COUNT_MAX``; text loses what
-    the database cannot hold (the external id is left alone: it is the key).
-    """
-    first_seen = old.fetched_at if old is not None else now
-    published: datetime | None
-    stated: datetime | None
-    if m.published_at is not None:
-        published, stated = m.published_at, None
-    elif old is not None:
-        published, stated = old.published_at, old.stated_published_at
-    else:
-        published, stated = None, None
-    if published is not None and not EARLIEST_TIME <= published <= first_seen + FUTURE_SKEW:
-        published, stated = first_seen, stated or published
-    return replace(
-        m,
-        published_at=published,
-        score=clamp_count(m.score),
-        comments=clamp_count(m.comments),
-        title=storable_text(m.title) or "",
-        summary=storable_text(m.summary) or "",
-        url=storable_text(m.url),
-        canonical_url=storable_text(m.canonical_url),
-        link_url=storable_text(m.link_url),
-        author=storable_text(m.author),
-        outlet=storable_text(m.outlet),
-    ), stated
-
-
-def _fetch_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A ``fetches`` row with its numbers fitted to their columns."""
-    return {
-        **row,
-        "bytes": clamp_count(row["bytes"], BIGINT_MAX),
-        "http_status": clamp_count(row["http_status"], INT_MAX),
-        "duration_ms": clamp_count(row["duration_ms"], INT_MAX),
-        "items_seen": clamp_count(row["items_seen"], INT_MAX),
-        "items_new": clamp_count(row["items_new"], INT_MAX),
-        "error": _printable(row["error"]),
-    }
-
-
-def _printable(text: str | None) -> str | None:
-    """Text from outside (an error quoting a server) without control characters."""
-    return None if text is None else storable_text(printable(text))
 
 
 def _row(source_id: int, kind: str, m: Mention, key: str, now: datetime) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The noise-level stages' reads and writes, as pandas frames in the columns of engine.schema.
 
-Mention times outside ``EARLIEST_TIME..LATEST_TIME`` (engine.store._base) are never read here: a
+Mention times outside ``EARLIEST_TIME..LATEST_TIME`` (engine.store._fit) are never read here: a
 row left by a version that did not clamp, or by hand, is ignored rather than computed with, so
 it cannot stop the hourly update or a rebuild. Change-log rows at such times are deleted
 unapplied.
@@ -25,7 +25,8 @@ from engine.schema import (
     STORY,
     WHEN,
 )
-from engine.store._base import EARLIEST_TIME, LATEST_TIME, StoreBase
+from engine.store._base import StoreBase
+from engine.store._fit import EARLIEST_TIME, LATEST_TIME
 from engine.store.tables import (
     collection_health,
     fetches,
