@@ -101,19 +101,20 @@ def fitted(m: Mention, old: Stored | None, now: datetime) -> tuple[Mention, date
         published, stated = None, None
     if published is not None and not EARLIEST_TIME <= published <= first_seen + FUTURE_SKEW:
         published, stated = first_seen, stated or published
-    return replace(
-        m,
-        published_at=published,
-        score=clamp_count(m.score),
-        comments=clamp_count(m.comments),
-        title=storable_text(m.title) or "",
-        summary=storable_text(m.summary) or "",
-        url=storable_text(m.url),
-        canonical_url=storable_text(m.canonical_url),
-        link_url=storable_text(m.link_url),
-        author=storable_text(m.author),
-        outlet=storable_text(m.outlet),
-    ), stated
+    values: dict[str, Any] = {
+        "published_at": published,
+        "score": clamp_count(m.score),
+        "comments": clamp_count(m.comments),
+        "title": storable_text(m.title) or "",
+        "summary": storable_text(m.summary) or "",
+        "url": storable_text(m.url),
+        "canonical_url": storable_text(m.canonical_url),
+        "link_url": storable_text(m.link_url),
+        "author": storable_text(m.author),
+        "outlet": storable_text(m.outlet),
+    }
+    changed = {k: v for k, v in values.items() if getattr(m, k) != v}
+    return (replace(m, **changed) if changed else m), stated
 
 
 def fitted_fetch(row: dict[str, Any]) -> dict[str, Any]:
