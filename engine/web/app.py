@@ -6,6 +6,8 @@ Security, in one place:
   SameSite=Lax, 12 hours, Secure with ``secure_cookie``; the session holds the editor's name,
   a random session token and a CSRF token. The token's sha256 is a row of ``editor_sessions``
   checked on every request: logout revokes it, a new password revokes all of the editor's;
+- failed logins are limited per account and address, and password checks (argon2, 64 MiB
+  each) run at most two at once (:mod:`engine.web.limits`);
 - every POST must carry that token (form field ``csrf`` or header ``X-CSRF-Token``): an
   app-wide dependency checks it before any view runs;
 - every page but the login page needs a session; the published JSON (``/api``) needs none;
@@ -43,6 +45,7 @@ from engine.config import Settings
 from engine.errors import ConfigError, StorageError
 from engine.review import ReviewConflict, safe_url, sparkline
 from engine.store import Store
+from engine.web.limits import LoginGuard, LoginLimits
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "noisecast_session"
@@ -176,10 +179,12 @@ def create_app(
     *,
     now: Callable[[], datetime] | None = None,
     secure_cookie: bool = False,
+    login_limits: LoginLimits | None = None,
 ) -> FastAPI:
     """The review app over ``store``. ``secret_key`` signs the session cookies: required
     (at least 32 characters) unless ``dev``, where a missing one is made up for this process
-    (sessions then end when it stops)."""
+    (sessions then end when it stops). ``login_limits`` bound failed logins and concurrent
+    password checks (:mod:`engine.web.limits`; the defaults when None)."""
     if not secret_key:
         if not dev:
             raise ConfigError(
@@ -209,6 +214,7 @@ def create_app(
     app.state.settings = settings
     app.state.now = now or (lambda: datetime.now(UTC))
     app.state.templates = make_templates()
+    app.state.login_guard = LoginGuard(login_limits)
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key,

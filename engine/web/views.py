@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from engine.errors import NoisecastError
 from engine.review import (
@@ -30,6 +31,7 @@ from engine.web.app import (
     render,
     store_of,
 )
+from engine.web.limits import HashingBusy, LoginGuard, TooManyAttempts
 
 router = APIRouter()
 
@@ -63,27 +65,53 @@ def login_form(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(
+async def login(
     request: Request,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    found = store_of(request).get_editor(username.strip()) if username.strip() else None
-    if not verify_password(found["password_hash"] if found else None, password):
-        return render(
+    """Check the password within the login limits (:mod:`engine.web.limits`): too many
+    failures is a 429, no free hashing slot a 503, both with Retry-After."""
+    guard: LoginGuard = request.app.state.login_guard
+    store = store_of(request)
+    name = username.strip()
+    address = request.client.host if request.client else "unknown"
+
+    def refused(status: int, error: str, retry_after: int | None = None) -> Response:
+        response = render(
             request,
             "login.html",
-            status_code=401,
+            status_code=status,
             next=local_path(next),
-            error="Wrong user name or password.",
+            error=error,
             username=username,
         )
-    assert found is not None
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    try:
+        attempt = guard.begin(name, address, request.app.state.now())
+    except TooManyAttempts as e:
+        return refused(429, str(e), e.retry_after)
+    found = await run_in_threadpool(store.get_editor, name) if name else None
+    try:
+        async with guard.hashing_slot():
+            ok = await run_in_threadpool(
+                verify_password, found["password_hash"] if found else None, password
+            )
+    except HashingBusy as e:
+        guard.abandon(attempt)
+        return refused(503, str(e), e.retry_after)
+    if not ok or found is None:
+        return refused(401, "Wrong user name or password.")
+    guard.succeeded(attempt)
     token, hashed = new_session_token()
     now = request.app.state.now()
-    store_of(request).open_session(
-        found["username"], hashed, now=now, expires_at=now + timedelta(seconds=SESSION_SECONDS)
+    expires = now + timedelta(seconds=SESSION_SECONDS)
+    await run_in_threadpool(
+        store.open_session, found["username"], hashed, now=now, expires_at=expires
     )
     request.session.clear()  # a fresh session (and CSRF token) for the new login
     request.session.update(user=found["username"], sid=token, csrf=secrets.token_urlsafe(32))
