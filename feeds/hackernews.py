@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
-from feeds.jsonapi import as_int, as_text, as_time, harvest_json
+from feeds.dates import from_timestamp
+from feeds.jsonapi import as_int, as_text, as_time, harvest_json, read_items
 from feeds.mention import Mention
 from feeds.parse import SUMMARY_LIMIT, _plain_text
 from feeds.registry import register
@@ -55,20 +56,16 @@ class HackerNewsOptions(BaseModel):
 
 
 def _when(hit: Mapping[str, Any]) -> datetime | None:
-    stamp = as_int(hit.get("created_at_i"))
-    if stamp is not None:
-        try:
-            return datetime.fromtimestamp(stamp, UTC)
-        except (OverflowError, OSError, ValueError):
-            pass
-    return as_time(hit.get("created_at"))
+    return from_timestamp(as_int(hit.get("created_at_i"))) or as_time(hit.get("created_at"))
 
 
 def hit_mention(hit: Mapping[str, Any]) -> Mention | None:
     """One Algolia hit as a Mention; None without an ``objectID``."""
     object_id = hit.get("objectID")
-    if isinstance(object_id, int | float) and not isinstance(object_id, bool):
-        object_id = str(int(object_id))
+    if isinstance(object_id, float) and object_id.is_integer():  # never NaN or infinity
+        object_id = int(object_id)
+    if isinstance(object_id, int) and not isinstance(object_id, bool):
+        object_id = str(object_id)
     if not isinstance(object_id, str) or not object_id.strip():
         return None
     object_id = object_id.strip()
@@ -100,14 +97,9 @@ def read_hits(document: Any) -> tuple[list[Mention], str | None]:
         return [], "hits missing"
     if not isinstance(hits, list):
         return [], f"hits is not a list but {type(hits).__name__}"
-    found: list[Mention] = []
-    skipped = 0
-    for hit in hits:
-        mention = hit_mention(hit) if isinstance(hit, dict) else None
-        if mention is None:
-            skipped += 1
-        else:
-            found.append(mention)
+    found, skipped = read_items(
+        hits, lambda hit: hit_mention(hit) if isinstance(hit, dict) else None, "hit"
+    )
     if skipped:
         return found, f"{skipped} of {len(hits)} hits skipped (not an object with an objectID)"
     return found, None

@@ -316,6 +316,7 @@ class PoliteFetcher:
                 politeness.timeout_seconds, connect=politeness.connect_timeout_seconds
             ),
             follow_redirects=False,
+            event_hooks={"response": [_take_location]},
         )
         self._gates: dict[str, _HostGate] = {}
 
@@ -375,11 +376,19 @@ class PoliteFetcher:
                 )
                 return _failed(url, "timeout", f"timed out ({what}, {limit})", permanent)
             except httpx.HTTPError as e:  # transport, protocol and content-decoding errors
-                return _failed(url, "network", f"{type(e).__name__}: {e}", permanent)
+                return _failed(url, "network", printable(f"{type(e).__name__}: {e}"), permanent)
+            except httpx.InvalidURL as e:  # a URL urlsplit accepts and httpx does not
+                return _failed(
+                    url, "invalid_url", printable(f"invalid URL {url!r}: {e}"), permanent
+                )
             if location is None:
                 return replace(result, permanent_url=permanent) if permanent else result
             all_permanent = all_permanent and result.status in PERMANENT_REDIRECTS
-            url = urljoin(url, location)
+            try:
+                url = urljoin(url, location)
+            except ValueError as e:  # "http://[::1" and the like
+                problem = printable(f"invalid URL {location!r}: {e}")
+                return _failed(location, "invalid_url", problem, permanent)
             if all_permanent:
                 permanent = url
         return _failed(
@@ -410,7 +419,7 @@ class PoliteFetcher:
             if refusal:
                 return _failed(url, "refused_address", refusal, None), None
             status = response.status_code
-            location = response.headers.get("Location")
+            location = response.extensions.get(_LOCATION) or response.headers.get("Location")
             if status in PERMANENT_REDIRECTS | TEMPORARY_REDIRECTS:
                 if location:
                     return FetchResult(url=url, status=status), location
@@ -469,6 +478,19 @@ class PoliteFetcher:
         if old_hash is not None and digest == old_hash:
             return FetchResult(**common, unchanged=True), None
         return FetchResult(**common, content=content), None
+
+
+_LOCATION = "noisecast.location"
+
+
+async def _take_location(response: httpx.Response) -> None:
+    """Move a redirect's Location out of httpx's sight: even when not following redirects,
+    httpx builds the next request from it and raises on one it cannot parse
+    (``javascript:alert(1)``). We follow redirects by hand and judge the URL ourselves."""
+    location = response.headers.get("Location")
+    if location is not None:
+        response.extensions = {**response.extensions, _LOCATION: location}
+        del response.headers["Location"]
 
 
 def _too_large(url: str, status: int, size: int, cap: int) -> FetchResult:

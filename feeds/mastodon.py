@@ -25,7 +25,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
-from feeds.jsonapi import as_int, as_text, as_time, harvest_json
+from feeds.jsonapi import as_int, as_text, as_time, harvest_json, read_items
 from feeds.mention import Mention
 from feeds.parse import SUMMARY_LIMIT, _plain_text
 from feeds.registry import register
@@ -161,14 +161,13 @@ def read_statuses(document: Any) -> tuple[list[Mention], str | None]:
         return [], f"the server answered with an error: {document['error']}"
     if not isinstance(document, list):
         return [], f"expected a JSON array of statuses, got {type(document).__name__}"
+    read, skipped = read_items(
+        document, lambda status: status_mention(status) if isinstance(status, dict) else None,
+        "status",
+    )  # fmt: skip
     found: dict[str, Mention] = {}
-    skipped = 0
-    for status in document:
-        mention = status_mention(status) if isinstance(status, dict) else None
-        if mention is None:
-            skipped += 1
-        else:
-            found.setdefault(mention.external_id, mention)  # a post boosted twice is one mention
+    for mention in read:
+        found.setdefault(mention.external_id, mention)  # a post boosted twice is one mention
     if skipped:
         return list(found.values()), (
             f"{skipped} of {len(document)} statuses skipped (not an object with a uri or id)"

@@ -39,7 +39,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -65,8 +65,10 @@ from pydantic import (
 )
 
 from feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
+from feeds.dates import from_timestamp
 from feeds.http import ErrorKind, FetchResult, parse_retry_after
-from feeds.mention import Mention
+from feeds.jsonapi import read_items
+from feeds.mention import Mention, count
 from feeds.registry import register
 from feeds.urls import canonical_url
 
@@ -293,15 +295,11 @@ def to_mention(submission: Submission) -> Mention:
         summary=(data.get("selftext") or "")[:SUMMARY_MAX_CHARS],
         author=str(author) if author is not None else None,
         outlet=f"r/{subreddit}" if subreddit is not None else None,
-        published_at=datetime.fromtimestamp(float(created), UTC) if created is not None else None,
-        score=_count(data.get("score")),
-        comments=_count(data.get("num_comments")),
+        published_at=from_timestamp(created),
+        score=count(data.get("score")),
+        comments=count(data.get("num_comments")),
         link_url=link,
     )
-
-
-def _count(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) else None
 
 
 # --- failures --------------------------------------------------------------------------------
@@ -503,7 +501,9 @@ def _read(
         else:
             listing = subreddit.new(limit=options.limit)
         before = client.meter.bytes_read
-        found = [to_mention(s) for s in listing if isinstance(s, Submission)]
+        found, _skipped = read_items(
+            (s for s in listing if isinstance(s, Submission)), to_mention, "Reddit submission"
+        )
         return found, client.meter.bytes_read - before
 
 

@@ -8,20 +8,28 @@ matters, through ``collect`` on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
+import socket
 import subprocess
 import sys
+import threading
 import time
 import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from pytest_httpserver import HTTPServer
+from sqlalchemy import select
 
 from engine.collect import collect, politeness
 from engine.store import Store
+from engine.store.tables import mentions
 from feeds import _decoding
 from feeds.http import FetchRequest, FetchResult, PoliteFetcher, address_refusal, ip_refusal
+from feeds.mention import Mention
 from tests.conftest import LOOPBACK, ROOT, T0, fast_collector
 from tests.test_collector_http import add, by_source
 
@@ -36,6 +44,39 @@ def fetch(url: str, **overrides: object) -> FetchResult:
             return await fetcher.fetch(FetchRequest(url))
 
     return asyncio.run(run())
+
+
+@contextlib.contextmanager
+def raw_server(head: str, body: bytes = b"") -> Iterator[str]:
+    """A server on 127.0.0.1 that answers every request with ``head`` (status line and header
+    lines, as sent: werkzeug would not send a broken Location or a control character) and
+    ``body``. Yields its URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(
+                    head.encode("latin-1")
+                    + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                    + body
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
 
 
 # --- private addresses ----------------------------------------------------------------------
@@ -276,3 +317,160 @@ def test_bad_encodings_are_clear_errors(
     result = fetch(server.url_for("/feed"))
     assert result.error_kind == "network"
     assert (result.error or "").startswith(error)
+
+
+# --- one bad item never fails its source ----------------------------------------------------
+
+DEEP = "[" * 5000 + "]" * 5000  # json.loads runs out of stack on this
+MEGABYTE_TITLE = "Dockworkers " + "x" * 2**20
+
+
+def hn_page(hits: list[str]) -> bytes:
+    """A search_by_date response from raw hit texts (NaN and deep nesting are not
+    something json.dumps writes on purpose)."""
+    return ('{"hits": [' + ", ".join(hits) + '], "nbHits": ' + str(len(hits)) + "}").encode()
+
+
+def hn_hit(object_id: str, title: str = "Dockworkers strike at the port", **fields: object) -> str:
+    values: dict[str, object] = {
+        "created_at": "2026-11-20T10:00:00Z",
+        "created_at_i": 1795168800,
+        "author": "pjmlp",
+        "points": 10,
+        "num_comments": 2,
+        "url": f"https://news.example/{object_id}",
+        "title": title,
+    }
+    values.update(fields)
+    return json.dumps(values)[:-1] + f', "objectID": {object_id}}}'
+
+
+def collect_hn(store: Store, server: HTTPServer, hits: list[str]) -> dict[str, dict[str, object]]:
+    server.expect_request("/api/v1/search_by_date").respond_with_data(
+        hn_page(hits), content_type="application/json"
+    )
+    store.upsert_story("port-strike", "Port strike", "dockworkers", now=T0)
+    store.upsert_source(
+        kind="hackernews", name="hn", url=server.url_for("/api/v1"), interval_minutes=60, now=T0
+    )
+    (report,) = collect(store, fast_collector(), now=T0).sources
+    assert report.outcome == "ok", report.error
+    with store.engine.connect() as conn:
+        return {r.external_id: dict(r._mapping) for r in conn.execute(select(mentions))}
+
+
+def test_odd_hacker_news_hits_cost_only_themselves(store: Store, server: HTTPServer) -> None:
+    rows = collect_hn(
+        store,
+        server,
+        [
+            hn_hit('"1"'),
+            hn_hit("NaN"),
+            hn_hit("Infinity"),
+            hn_hit("-Infinity"),
+            hn_hit('"2"', children=None)[:-1] + f', "deep": {DEEP}}}',
+            hn_hit('"3"', title=MEGABYTE_TITLE),
+            hn_hit('"4"', points=2**64, num_comments=-5),
+            hn_hit('"5"', points="many", num_comments=1e400),
+            hn_hit('"6"', points=0).replace('"points": 0', '"points": ' + "9" * 5000),
+            hn_hit('"7"', created_at="9999-12-31T23:59:59Z", created_at_i=253402300799),
+            hn_hit('"8"', url="javascript:alert(document.cookie)"),
+            hn_hit("12.0"),
+        ],
+    )
+
+    assert set(rows) == {"1", "2", "3", "4", "5", "6", "7", "8", "12"}
+    title = str(rows["3"]["title"])
+    assert len(title) == 500 and title.endswith("…")
+    assert (rows["4"]["score"], rows["4"]["comments"]) in ((2**63 - 1, 0), (2**62 - 1, 0))
+    assert (rows["5"]["score"], rows["5"]["comments"]) == (None, None)  # not integers
+    assert rows["6"]["score"] is None  # 5,000 digits: not a count
+    assert rows["7"]["stated_published_at"] is None  # the year 9999 was never a date
+    assert rows["8"]["link_url"] is None
+
+
+def test_odd_mastodon_statuses_cost_only_themselves(store: Store, server: HTTPServer) -> None:
+    def status(id_: str, **fields: object) -> str:
+        values: dict[str, object] = {
+            "id": id_,
+            "uri": f"https://mastodon.example/users/a/statuses/{id_}",
+            "url": f"https://mastodon.example/@a/{id_}",
+            "created_at": "2026-11-20T10:00:00.000Z",
+            "content": "<p>Dockworkers strike at the port</p>",
+            "account": {"acct": "a", "url": "https://mastodon.example/@a"},
+            "favourites_count": 1,
+            "reblogs_count": 1,
+            "replies_count": 1,
+        }
+        values.update(fields)
+        return json.dumps(values)
+
+    statuses = [
+        status("1"),
+        status("2")[:-1] + f', "card": {{"url": "https://x.example/", "deep": {DEEP}}}}}',
+        status("3", favourites_count=2**63, reblogs_count=2**63, replies_count=-1),
+        status("4", favourites_count=float("nan"), replies_count="lots"),
+        status("5", url="javascript:alert(1)", created_at="+99999-01-01T00:00:00Z"),
+        status("6", content="<p>Dockworkers " + "y" * 2**20 + "</p>"),
+    ]
+    server.expect_request("/api/v1/timelines/tag/dockworkers").respond_with_data(
+        "[" + ", ".join(statuses) + "]", content_type="application/json"
+    )
+    store.upsert_story("port-strike", "Port strike", "dockworkers", now=T0)
+    store.upsert_source(
+        kind="mastodon", name="m", url=server.url_for("/"), interval_minutes=60, now=T0
+    )
+
+    (report,) = collect(store, fast_collector(), now=T0).sources
+
+    assert report.outcome == "ok", report.error
+    with store.engine.connect() as conn:
+        rows = {r.external_id.rsplit("/", 1)[-1]: r for r in conn.execute(select(mentions))}
+    assert set(rows) == {"1", "2", "3", "4", "5", "6"}
+    assert rows["3"].score in (2**63 - 1, 2**62 - 1) and rows["3"].comments == 0
+    assert (rows["4"].score, rows["4"].comments) == (1, None)  # the boosts alone
+    assert rows["5"].url is None or rows["5"].url.startswith("https://mastodon.example/")
+    assert len(rows["6"].title) <= 500 and len(rows["6"].summary) <= 5000
+
+
+@pytest.mark.parametrize(
+    ("location", "error"),
+    [
+        ("javascript:alert(1)", "not an http(s) URL: 'javascript:alert(1)'"),
+        ("http://[::1", "invalid URL 'http://[::1': Invalid IPv6 URL"),
+        ("http://127.0.0.1:99999/", "invalid URL 'http://127.0.0.1:99999/': "),
+    ],
+)
+def test_a_redirect_to_a_url_that_cannot_be_fetched_is_a_clear_error(
+    store: Store, location: str, error: str
+) -> None:
+    with raw_server(f"HTTP/1.1 302 Found\r\nLocation: {location}\r\n") as url:
+        add(store, "moved", url)
+        report = by_source(collect(store, fast_collector(), now=T0))["moved"]
+
+    assert report.outcome == "error"
+    assert (report.error or "").startswith(error)
+    assert store.get_source("moved")["last_error"] == report.error
+
+
+def test_mentions_are_fitted_on_construction() -> None:
+    mention = Mention(
+        external_id="x" * 5000,
+        title="t" * 10_000,
+        summary="s" * 10_000,
+        url="javascript:alert(1)",
+        link_url="data:text/html,hi",
+        canonical_url="https://example.com/a",
+        score=-3,
+        comments=2**70,
+        published_at=datetime(9999, 12, 31, tzinfo=UTC),
+    )
+    assert mention.external_id.startswith("sha1:") and len(mention.external_id) == 45
+    assert len(mention.title) == 500 and len(mention.summary) == 5000
+    assert (mention.url, mention.link_url) == (None, None)
+    assert mention.canonical_url == "https://example.com/a"
+    assert (mention.score, mention.comments) == (0, 2**63 - 1)
+    assert mention.published_at is None
+    assert Mention("a", "b", published_at=datetime(2026, 1, 1)).published_at == datetime(
+        2026, 1, 1, tzinfo=UTC
+    )
