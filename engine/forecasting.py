@@ -8,7 +8,9 @@ and ``engagement`` as covariates. An hour in which collection was unhealthy is *
 (an empty value), never a zero: a dead collector is not a quiet story.
 
 **Models.** A fit is a ``model_runs`` row (version, training window, samples, the backtest
-metrics of a time split of the same history) and a joblib file in ``forecast.model_dir``. The
+metrics of a time split of the same history, the sha256 of the file) and a joblib file in
+``forecast.model_dir``. A file is unpickled only if its sha256 is the recorded one
+(:func:`load_verified`); otherwise, or without a recorded checksum, the model is refitted. The
 hourly run reuses the newest model until it is ``forecast.refit_every_hours`` old, then refits.
 With fewer than ``forecast.min_training_series`` stories that have a scorable origin, the model
 is the cold-start one (Szabo-Huberman scaling, wide intervals) and every forecast says its
@@ -21,7 +23,10 @@ pending suggestion (Store.write_forecasts). Rerunning an hour replaces that hour
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -155,6 +160,7 @@ def fit_model(
     directory = Path(settings.forecast.model_dir)
     directory.mkdir(parents=True, exist_ok=True)
     path = model.save(directory / f"{version}.joblib")
+    checksum = file_checksum(path)
     meta = model.metadata
     store.record_model_run(
         version=version,
@@ -165,6 +171,7 @@ def fit_model(
         samples=int(meta.get("n_samples", 0)),
         metrics=metrics,
         path=str(path),
+        checksum=checksum,
     )
     log.info(
         "fitted %s on %d samples", version, meta.get("n_samples", 0), extra={"job": "forecast"}
@@ -185,6 +192,43 @@ def _time(value: object) -> datetime | None:
     return None if value is None else pd.Timestamp(str(value)).to_pydatetime()
 
 
+def file_checksum(path: Path) -> str:
+    """The sha256 (hex) of a model file, as ``model_runs.checksum`` records it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_verified(run: dict[str, Any]) -> Forecaster:
+    """The model of a ``model_runs`` row, unpickled only if its file's sha256 is the one
+    recorded when it was written. The bytes are read once, checked, and loaded from a private
+    copy, so that the file cannot change between the check and the load. A missing checksum
+    (a run recorded before checksums were) or a mismatch raises ForecastError: refit."""
+    path = Path(run["path"])
+    expected = run.get("checksum")
+    if not expected:
+        raise ForecastError(
+            f"model run {run['version']}: no checksum recorded for {path}, so it is not "
+            "loaded unverified"
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ForecastError(f"{path}: cannot read the model file ({e.strerror})") from e
+    actual = hashlib.sha256(data).hexdigest()
+    if not hmac.compare_digest(actual, str(expected)):
+        raise ForecastError(
+            f"{path}: its sha256 ({actual[:16]}…) is not the one recorded when model run "
+            f"{run['version']} wrote it ({str(expected)[:16]}…): the file was changed, so it "
+            "is not loaded"
+        )
+    with tempfile.TemporaryDirectory(prefix="noisecast-model-") as private:
+        copy = Path(private) / path.name
+        copy.write_bytes(data)
+        try:
+            return load_forecaster(copy)
+        except ForecastError as e:
+            raise ForecastError(str(e).replace(str(copy), str(path))) from e
+
+
 def current_model(
     store: Store,
     settings: Settings,
@@ -200,7 +244,7 @@ def current_model(
         age = floor_hour(now) - run["trained_at"]
         if age < timedelta(hours=settings.forecast.refit_every_hours) and run["path"]:
             try:
-                model = load_forecaster(run["path"])
+                model = load_verified(run)
                 if model.horizon == settings.forecast.horizon_hours:
                     return model, str(run["version"]), False
             except ForecastError as e:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import pickle
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import update
 
 from engine.aggregate import aggregate_hourly
 from engine.cli import cli
@@ -19,7 +24,7 @@ from engine.demo.run import DEMO_START
 from engine.forecasting import history_series, update_forecasts
 from engine.schema import MENTION_COLUMNS
 from engine.store import Store
-from engine.store.tables import story_hourly
+from engine.store.tables import model_runs, story_hourly
 from tests.conftest import copy_demo
 from tests.plain_words import jargon_in
 
@@ -89,6 +94,52 @@ def test_refit_on_schedule_forced_or_when_the_file_is_unreadable(
     Path(runs["path"].iloc[-1]).write_bytes(b"not a model")
     assert update_forecasts(demo, settings, now=END + timedelta(hours=8)).refitted
     assert len(demo.model_runs_frame()) == 4
+
+
+class _Planted:
+    """A pickle that, if anyone unpickles it, creates ``marker``: proof the file was loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_model_file_is_checked_before_it_is_unpickled(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sha256 recorded when the file was written is checked before joblib reads it: a
+    changed file, or a run without a checksum, is refitted and never unpickled."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    _newsroom(store, stories=3, hours=48, start=start)
+    settings = settings_for(tmp_path, refit_every_hours=24)
+    now = start + timedelta(hours=48)
+    assert update_forecasts(store, settings, now=now).refitted
+    run = store.latest_model_run()
+    path = Path(run["path"])
+    assert run["checksum"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert not update_forecasts(store, settings, now=now + timedelta(hours=1)).refitted
+
+    marker = tmp_path / "unpickled"
+    path.write_bytes(pickle.dumps(_Planted(marker)))  # a tampered file
+    with caplog.at_level(logging.WARNING, logger="noisecast.forecast"):
+        assert update_forecasts(store, settings, now=now + timedelta(hours=2)).refitted
+    assert not marker.exists()
+    assert "refitting" in caplog.text and "was changed, so it is not loaded" in caplog.text
+
+    run = store.latest_model_run()
+    with store.transaction() as conn:  # a run recorded before checksums were
+        conn.execute(update(model_runs).where(model_runs.c.id == run["id"]).values(checksum=None))
+    Path(run["path"]).write_bytes(pickle.dumps(_Planted(marker)))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="noisecast.forecast"):
+        assert update_forecasts(store, settings, now=now + timedelta(hours=3)).refitted
+    assert not marker.exists()
+    assert "no checksum recorded" in caplog.text
+    Path(store.latest_model_run()["path"]).unlink()  # a missing file: refitted too
+    assert update_forecasts(store, settings, now=now + timedelta(hours=4)).refitted
+    assert len(store.model_runs_frame()) == 4
 
 
 def test_history_series_fills_zeros_and_leaves_unhealthy_hours_unobserved() -> None:

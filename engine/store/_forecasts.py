@@ -42,7 +42,10 @@ class ForecastsMixin(StoreBase):
         samples: int,
         metrics: dict[str, Any],
         path: str | None,
+        checksum: str | None = None,
     ) -> int:
+        """Record a fitted model; ``checksum`` is the sha256 (hex) of the file at ``path``,
+        checked before the file is ever loaded (engine.forecasting)."""
         with self.transaction() as conn:
             result = conn.execute(
                 model_runs.insert().values(
@@ -54,6 +57,7 @@ class ForecastsMixin(StoreBase):
                     samples=samples,
                     metrics=metrics,
                     path=path,
+                    checksum=checksum,
                 )
             )
             key = result.inserted_primary_key
