@@ -226,6 +226,7 @@ def collector_settings() -> Any:
         timeout_seconds=10,
         deadline_seconds=20,
         contact="bench@example.org",
+        allow_private_networks=("127.0.0.0/8",),  # the loopback feed server
     )
 
 

@@ -62,6 +62,7 @@ def write_config(path: Path, url: str, server: FeedServer) -> Path:
         "per_host_concurrency = 4",
         "per_host_min_gap_seconds = 0",
         "jitter_fraction = 0",
+        'allow_private_networks = ["127.0.0.0/8"]',  # the loopback feed server
         "timeout_seconds = 30",  # longer than the doomed worker lives: its requests hang
         "deadline_seconds = 40",
         "default_interval_minutes = 60",
