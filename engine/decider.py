@@ -28,6 +28,7 @@ from typing import Any
 
 from engine.config import CollectorSettings
 from feeds.http import FetchResult
+from feeds.text import printable
 
 HARD, SOFT, TEMPORARY = 1.0, 0.5, 0.25
 
@@ -133,7 +134,7 @@ def decide(
 
     grade = failure_grade(result, parse_failed)
     if grade:
-        error = result.error or f"unparseable feed: {parse_error}"
+        error = printable(result.error or f"unparseable feed: {parse_error}")
         failures = state.failures + grade
         consecutive = state.consecutive_failures + 1
         backoff = min(
@@ -168,7 +169,9 @@ def decide(
         consecutive_failures=0,
         interval_minutes=interval,
         last_success_at=now,
-        last_error=f"malformed feed (entries recovered): {parse_error}" if parse_error else None,
+        last_error=(
+            printable(f"malformed feed (entries recovered): {parse_error}") if parse_error else None
+        ),
         next_due_at=now + _jittered(interval, state.id, now, settings.jitter_fraction),
     )
     if result.not_modified:

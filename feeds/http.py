@@ -360,7 +360,9 @@ class PoliteFetcher:
         for _hop in range(self.politeness.max_redirects + 1):
             problem = unusable_url(url)
             if problem:
-                return FetchResult(url=url, status=None, error_kind="invalid_url", error=problem)
+                return FetchResult(
+                    url=url, status=None, error_kind="invalid_url", error=printable(problem)
+                )
             try:
                 async with self._gate(url), asyncio.timeout(self.politeness.deadline_seconds):
                     refusal = await self._address_refusal(url)
@@ -441,7 +443,8 @@ class PoliteFetcher:
                         status=status,
                         retry_after_seconds=retry_after,
                         error_kind="http",
-                        error=f"HTTP {status} {response.reason_phrase}".strip(),
+                        # The reason phrase is the server's text: no escapes reach a terminal.
+                        error=printable(f"HTTP {status} {response.reason_phrase}".strip(), 300),
                     ),
                     None,
                 )
@@ -505,5 +508,5 @@ def _too_large(url: str, status: int, size: int, cap: int) -> FetchResult:
 
 def _failed(url: str, kind: ErrorKind, message: str, permanent: str | None) -> FetchResult:
     return FetchResult(
-        url=url, status=None, error_kind=kind, error=message, permanent_url=permanent
+        url=url, status=None, error_kind=kind, error=printable(message), permanent_url=permanent
     )

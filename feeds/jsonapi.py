@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from feeds.base import Harvest, HarvestContext, Task, conditional_request
 from feeds.dates import plausible
 from feeds.mention import Mention
+from feeds.text import printable
 
 log = logging.getLogger("noisecast.feeds.jsonapi")
 
@@ -142,6 +143,8 @@ async def harvest_json(
         return Harvest(task, result)
     document, error = read_json(result.content)
     if error is not None:
-        return Harvest(task, result, parser="json", parse_error=error)
-    found, error = read(document)
-    return Harvest(task, result, found, parser="json", parse_error=error)
+        return Harvest(task, result, parser="json", parse_error=printable(error))
+    found, error = read(document)  # an error can quote the server ("error": "...")
+    return Harvest(
+        task, result, found, parser="json", parse_error=printable(error) if error else None
+    )

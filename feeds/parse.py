@@ -55,6 +55,7 @@ import feedparser
 from lxml import etree
 
 from feeds.dates import from_iso, parse_date
+from feeds.text import printable
 
 SUMMARY_LIMIT = 2000
 
@@ -199,7 +200,9 @@ def parse_with_feedparser(
         feed, raw_entries = result.get("feed", {}), result.get("entries", [])
         entries = tuple(_entry_from_feedparser(e, url) for e in raw_entries)
     except Exception as e:  # a feedparser bug on odd input must not stop the collector
-        return ParsedFeed(None, None, (), "feedparser", True, f"feedparser failed: {e!r}")
+        return ParsedFeed(
+            None, None, (), "feedparser", True, printable(f"feedparser failed: {e!r}")
+        )
     exc = result.get("bozo_exception")
     # A wrong Content-Type header is the server's problem, not the document's.
     error = _describe(exc, content) if result.get("bozo") and not _is_header_only(exc) else None
@@ -213,7 +216,7 @@ def parse_with_feedparser(
         entries=entries,
         parser="feedparser",
         malformed=error is not None,
-        error=error,
+        error=printable(error) if error else None,  # it can quote the document (a charset)
     )
 
 

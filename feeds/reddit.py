@@ -70,6 +70,7 @@ from feeds.http import ErrorKind, FetchResult, parse_retry_after
 from feeds.jsonapi import read_items
 from feeds.mention import Mention, count
 from feeds.registry import register
+from feeds.text import printable
 from feeds.urls import canonical_url
 
 log = logging.getLogger("noisecast.reddit")
@@ -375,7 +376,11 @@ def _failed(
     url: str, status: int | None, kind: ErrorKind, error: str, retry_after: float | None = None
 ) -> FetchResult:
     return FetchResult(
-        url=url, status=status, error_kind=kind, error=error, retry_after_seconds=retry_after
+        url=url,
+        status=status,
+        error_kind=kind,
+        error=printable(error),
+        retry_after_seconds=retry_after,
     )
 
 

@@ -27,6 +27,7 @@ from feeds.base import (
 from feeds.mention import Mention
 from feeds.parse import FeedEntry, ParsedFeed, parse_feed
 from feeds.registry import register
+from feeds.text import printable
 from feeds.urls import canonical_url, outlet_host
 
 KINDS = ("rss", "atom")
@@ -101,5 +102,5 @@ class FeedCollector:
         if result.content is None:
             return Harvest(task, result)
         found, parsed = read_feed(result.content, url=result.url, content_type=result.content_type)
-        error = (parsed.error or "malformed feed") if parsed.malformed else None
+        error = printable(parsed.error or "malformed feed") if parsed.malformed else None
         return Harvest(task, result, found, parser=parsed.parser, parse_error=error)

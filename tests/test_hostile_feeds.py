@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from engine.store.tables import mentions
 from feeds import _decoding
 from feeds.http import FetchRequest, FetchResult, PoliteFetcher, address_refusal, ip_refusal
 from feeds.mention import Mention
+from feeds.text import printable
 from tests.conftest import LOOPBACK, ROOT, T0, fast_collector
 from tests.test_collector_http import add, by_source
 
@@ -474,3 +476,60 @@ def test_mentions_are_fitted_on_construction() -> None:
     assert Mention("a", "b", published_at=datetime(2026, 1, 1)).published_at == datetime(
         2026, 1, 1, tzinfo=UTC
     )
+
+
+# --- control characters in what servers say -------------------------------------------------
+
+CLEAR_AND_LINK = "\x1b[2J\x1b]8;;https://evil.example/\x07Click here\x1b]8;;\x07"
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_a_reason_phrase_is_stored_without_escapes(store: Store) -> None:
+    with raw_server(f"HTTP/1.1 503 Busy {CLEAR_AND_LINK} [bold red]x[/] {'z' * 5000}\r\n") as url:
+        add(store, "hostile", url)
+        report = by_source(collect(store, fast_collector(), now=T0))["hostile"]
+
+    error = store.get_source("hostile")["last_error"]
+    assert error == report.error
+    assert not CONTROL.search(error)
+    assert error.startswith("HTTP 503 Busy \\x1b[2J\\x1b]8;;https://evil.example/\\x07Click here")
+    assert len(error) <= 300
+
+
+def test_a_charset_name_is_stored_without_escapes(store: Store) -> None:
+    head = f'HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset="bogus{CLEAR_AND_LINK}"\r\n'
+    with raw_server(
+        head, FEED.replace(b"</channel>", b"<item><title>a</title></item></channel>")
+    ) as url:
+        add(store, "charset", url)
+        report = by_source(collect(store, fast_collector(), now=T0))["charset"]
+
+    error = store.get_source("charset")["last_error"]
+    assert report.outcome == "ok"
+    assert error.startswith("malformed feed (entries recovered): CharacterEncoding")
+    assert "\\x1b[2J" in error and not CONTROL.search(error)
+
+
+def test_an_api_error_text_is_kept_without_escapes(store: Store, server: HTTPServer) -> None:
+    server.expect_request("/api/v1/timelines/tag/dockworkers").respond_with_json(
+        {"error": f"Record not found{CLEAR_AND_LINK}\u202egnp.exe"}
+    )
+    store.upsert_story("port-strike", "Port strike", "dockworkers", now=T0)
+    store.upsert_source(
+        kind="mastodon", name="m", url=server.url_for("/"), interval_minutes=60, now=T0
+    )
+
+    (report,) = collect(store, fast_collector(), now=T0).sources
+
+    error = store.get_source("m")["last_error"]
+    assert error == report.error
+    assert error.startswith("unparseable feed: the server answered with an error: Record not")
+    assert error.endswith("\\u202egnp.exe") and not CONTROL.search(error)
+
+
+def test_printable() -> None:
+    assert printable("a\nb\tc\r\x00\x1b\x7f\x9b\u202e") == "a\\nb\\tc\\r\\x00\\x1b\\x7f\\x9b\\u202e"
+    assert printable("plain, ünïcode ✓") == "plain, ünïcode ✓"
+    assert printable("x" * 50, 10) == "x" * 9 + "…"
+    assert len(printable("\x1b" * 10**6, 100)) == 100
+    assert printable(ValueError("bad\x1b")) == "bad\\x1b"
