@@ -6,7 +6,8 @@ After Media Cloud's rss-fetcher, Miniflux and reader's update ``Decider``:
   entries that no parser can read), **soft** 0.5 (404, 429, 5xx), **temporary** 0.25
   (timeouts, DNS and connection errors). The grades add up; a success resets them. A source
   whose sum reaches ``disable_after_failures`` is disabled, with the reason stored. 410 Gone
-  disables at once.
+  disables at once, unless a temporary redirect (302/303/307) led there: then it is soft, as
+  only a permanent move speaks for the source's URL.
 - Backoff doubles with consecutive failures from ``backoff_base_minutes`` up to
   ``backoff_max_minutes``. ``Retry-After`` is honoured, capped at ``retry_after_max_minutes``;
   the later of the two wins.
@@ -98,7 +99,10 @@ def failure_grade(result: FetchResult, parse_failed: bool) -> float:
         return TEMPORARY
     if result.error_kind == "http":
         status = result.status or 0
-        return SOFT if status in (404, 408, 429) or status >= 500 else HARD
+        if status in (404, 408, 429) or status >= 500:
+            return SOFT
+        # Gone, but at a URL a temporary redirect pointed to: the source's own URL may be back.
+        return SOFT if status == 410 and result.temporary_redirect else HARD
     if result.error_kind is not None or parse_failed:
         return HARD
     return 0.0
@@ -121,7 +125,7 @@ def decide(
         "last_status": result.status,
         "updated_at": now,
     }
-    if result.status == 410:
+    if result.status == 410 and not result.temporary_redirect:
         values.update(
             disabled_at=now,
             disabled_reason="410 Gone: the server says this feed was removed",

@@ -74,6 +74,9 @@ class FetchResult:
     not_modified: bool = False
     unchanged: bool = False
     permanent_url: str | None = None
+    # Reached through a temporary redirect (302/303/307): what the final URL answered says
+    # nothing permanent about the URL asked for (a 410 there must not disable it).
+    temporary_redirect: bool = False
     retry_after_seconds: float | None = None
     error_kind: ErrorKind | None = None
     error: str | None = None
@@ -384,7 +387,9 @@ class PoliteFetcher:
                     url, "invalid_url", printable(f"invalid URL {url!r}: {e}"), permanent
                 )
             if location is None:
-                return replace(result, permanent_url=permanent) if permanent else result
+                if permanent:
+                    result = replace(result, permanent_url=permanent)
+                return result if all_permanent else replace(result, temporary_redirect=True)
             all_permanent = all_permanent and result.status in PERMANENT_REDIRECTS
             try:
                 url = urljoin(url, location)

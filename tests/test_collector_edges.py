@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -67,3 +68,35 @@ def test_a_redirect_without_location_is_a_clear_error(store: Store, server: HTTP
     assert report.outcome == "error"
     assert report.error == "HTTP 301 redirect without a Location header"
     assert [f["outcome"] for f in rows(store, fetches, "bare")] == ["error"]
+
+
+@pytest.mark.parametrize("status", [302, 303, 307])
+def test_a_temporary_redirect_to_a_gone_url_does_not_disable_the_source(
+    store: Store, server: HTTPServer, status: int
+) -> None:
+    server.expect_request("/feed").respond_with_data(
+        "", status=status, headers={"Location": "/maintenance"}
+    )
+    server.expect_request("/maintenance").respond_with_data("Gone", status=410)
+    add(store, "detour", server.url_for("/feed"))
+
+    report = by_source(collect(store, fast_collector(), now=T0))["detour"]
+
+    assert (report.outcome, report.http_status) == ("error", 410)
+    source = store.get_source("detour")
+    assert source["disabled_at"] is None
+    assert source["failures"] == 0.5  # soft, as a 404 would be
+    assert source["url"] == server.url_for("/feed")
+
+
+def test_a_permanent_redirect_to_a_gone_url_disables_the_source(
+    store: Store, server: HTTPServer
+) -> None:
+    server.expect_request("/feed").respond_with_data("", status=301, headers={"Location": "/old"})
+    server.expect_request("/old").respond_with_data("Gone", status=410)
+    add(store, "moved", server.url_for("/feed"))
+
+    report = by_source(collect(store, fast_collector(), now=T0))["moved"]
+
+    assert (report.outcome, report.http_status) == ("disabled", 410)
+    assert store.get_source("moved")["disabled_at"] == T0

@@ -117,6 +117,21 @@ def test_410_disables_at_once() -> None:
     assert d.outcome == "disabled" and "410" in d.values["disabled_reason"]
 
 
+def test_410_after_a_temporary_redirect_is_soft() -> None:
+    gone = FetchResult(
+        url="https://elsewhere.example/feed",
+        status=410,
+        error_kind="http",
+        error="HTTP 410 Gone",
+        temporary_redirect=True,
+    )
+    d = run(gone)
+    assert d.outcome == "error"
+    assert "disabled_at" not in d.values
+    assert d.values["failures"] == 0.5
+    assert failure_grade(gone, False) == 0.5
+
+
 def test_success_resets_failures() -> None:
     state = SourceState(
         id=7, name="w", url="u", interval_minutes=60, failures=2, consecutive_failures=4
