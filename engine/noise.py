@@ -38,7 +38,7 @@ from engine.aggregate import (
     update_hourly,
 )
 from engine.config import Settings
-from engine.schema import GROUP, HOUR, MENTION, MENTION_COLUMNS, STORY, WHEN
+from engine.schema import GROUP, HOUR, MENTION, MENTION_COLUMNS, STORY, WHEN, floor_hour
 from engine.score import COMPONENTS, ScoreParams, noise_level
 from engine.store import Store
 
@@ -57,10 +57,6 @@ class NoiseReport:
     hours: int
     scores: int
     unhealthy_hours: int
-
-
-def floor_hour(when: datetime) -> datetime:
-    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def refresh_hourly(store: Store) -> int:

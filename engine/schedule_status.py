@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from engine.config import Settings
-from engine.cycle import CYCLE_JOB, assess_health, hours_to_run, next_cycle_time
+from engine.cycle_rules import CYCLE_JOB, assess_health, hours_to_run, next_cycle_time
 from engine.scheduler import COLLECT_JOB, WORKER_JOB
 from engine.store import Store
 from engine.store.tables import sources

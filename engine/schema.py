@@ -7,6 +7,7 @@ edges. Every timestamp column is timezone-aware UTC; ``hour`` values are whole h
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -80,3 +81,8 @@ MODEL = "model"
 LOW_CONFIDENCE = "low_confidence"
 REASON = "reason"
 FORECAST_COLUMNS = (SERIES, ORIGIN, CUTOFF, P10, P50, P90, P_RISING, LOW_CONFIDENCE, REASON, MODEL)
+
+
+def floor_hour(when: datetime) -> datetime:
+    """The start of ``when``'s hour, in UTC (``when`` must be timezone-aware)."""
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)

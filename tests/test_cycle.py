@@ -14,14 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from engine.config import ForecastSettings, ScheduleSettings, Settings
-from engine.cycle import (
-    assess_health,
-    forecasts_take_health,
-    hours_to_run,
-    next_cycle_time,
-    ready_hour,
-    run_cycle,
-)
+from engine.cycle import run_cycle
+from engine.cycle_rules import assess_health, hours_to_run, next_cycle_time, ready_hour
 from engine.errors import NoisecastError
 from engine.store import Outcome, Store
 from engine.store.tables import job_runs, noise_scores
@@ -297,10 +291,6 @@ def test_healthy_collection_leaves_the_scores_alone(store: Store, tmp_path: Path
     assert not row.low_confidence and row.confidence_note is None
 
 
-@pytest.mark.skipif(
-    not forecasts_take_health(),
-    reason="engine.forecasting.update_forecasts does not take health_note yet",
-)
 def test_unhealthy_collection_marks_the_forecast_low_confidence(
     store: Store, tmp_path: Path
 ) -> None:
