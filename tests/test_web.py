@@ -718,6 +718,7 @@ def test_the_demo_makes_an_editor_and_says_how_to_review(demo_db: Path) -> None:
         "forecasts": 5,
         "model": "m",
         "database": url,
+        "commands": [f"noisecast status --database {url}"],
         "review": second,
     }
     _print_summary(Console(file=out, width=200), summary)
