@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
-import socket
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -31,6 +28,9 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from feeds import _decoding
+from feeds.addresses import address_refusal as address_refusal  # public here too (sources add)
+from feeds.addresses import host_refusal, peer_address, resolve
+from feeds.addresses import ip_refusal as ip_refusal
 from feeds.text import printable
 
 ErrorKind = Literal[
@@ -113,137 +113,6 @@ def unusable_url(url: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"not an http(s) URL: {url!r}"
     return None
-
-
-# --- which addresses a feed may live at ---------------------------------------------------------
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-ALLOW_SETTING = "[collector] allow_private_networks"
-# Never fetched, whatever the setting says: link-local networks (where cloud metadata services
-# answer) and the metadata addresses of the big clouds outside them (AWS IPv6, Alibaba).
-NEVER_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
-METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
-)
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def _embedded_ipv4(ip: IPAddress) -> IPAddress:
-    """The IPv4 address an IPv6 one stands for (mapped, 6to4, NAT64), else ``ip``."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return ip.ipv4_mapped
-        if ip.sixtofour is not None:
-            return ip.sixtofour
-        if ip in _NAT64:
-            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip
-
-
-def _kind(ip: IPAddress) -> str:
-    for kind in ("loopback", "unspecified", "multicast", "private", "reserved"):
-        if getattr(ip, f"is_{kind}"):
-            return kind
-    return "non-public"
-
-
-def ip_refusal(address: str | IPAddress, allowed: Iterable[str] = ()) -> str | None:
-    """Why a feed may not be fetched from IP ``address``, or None if it may. Pure.
-
-    Link-local (169.254.0.0/16, fe80::/10) and cloud-metadata addresses are always refused;
-    other non-public addresses (loopback, private, unspecified, reserved, shared, multicast) are
-    refused unless inside one of the ``allowed`` CIDRs (``[collector]
-    allow_private_networks``); public addresses are always allowed. An IPv6 address that
-    carries an IPv4 one (``::ffff:a.b.c.d``, 6to4, NAT64) is judged as that IPv4 address."""
-    try:
-        ip = _embedded_ipv4(
-            address if not isinstance(address, str) else ipaddress.ip_address(address)
-        )
-    except ValueError:
-        return f"{address!r} is not an IP address"
-    if ip in METADATA_ADDRESSES:
-        return f"{ip} is a cloud metadata address, which is never fetched"
-    if any(ip in network for network in NEVER_NETWORKS):
-        return f"{ip} is a link-local address, which is never fetched"
-    if ip.is_global and not ip.is_multicast:
-        return None
-    for cidr in allowed:
-        try:
-            network = ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            continue
-        if network.version == ip.version and ip in network:
-            return None
-    suggestion = "127.0.0.0/8" if ip.version == 4 and ip.is_loopback else f"{ip}/{ip.max_prefixlen}"
-    kind = _kind(ip)
-    return (
-        f"{ip} is {'an' if kind[0] in 'aeiou' else 'a'} {kind} address; to fetch from it, "
-        "add its network to "
-        f'{ALLOW_SETTING} (for example "{suggestion}")'
-    )
-
-
-def _host_refusal(host: str, addresses: Iterable[str], allowed: Iterable[str]) -> str | None:
-    allowed = tuple(allowed)
-    for address in addresses:
-        reason = ip_refusal(address, allowed)
-        if reason:
-            return f"refused {host}: {reason}" if host != address else f"refused: {reason}"
-    return None
-
-
-def _host_of(target: str) -> str | None:
-    """The host of a URL, or ``target`` itself when it is a bare host or IP address."""
-    if "://" not in target:
-        return target.strip().strip("[]") or None
-    try:
-        return urlsplit(target).hostname
-    except ValueError:
-        return None
-
-
-def address_refusal(target: str, allowed: Iterable[str] = ()) -> str | None:
-    """Why a feed at ``target`` (a URL, a host name or an IP address) may not be fetched, or
-    None if it may: the host is resolved (blocking DNS) and every address it has is judged by
-    :func:`ip_refusal`. A host that does not resolve is not refused here (fetching it fails
-    with a network error of its own). The fetcher makes the same check on every request and
-    every redirect hop; this is for callers outside it (``sources add``)."""
-    host = _host_of(target)
-    if not host:
-        return None
-    try:
-        addresses = [ipaddress.ip_address(host).compressed]
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
-            return None
-        addresses = [str(info[4][0]) for info in infos]
-    return _host_refusal(host, addresses, allowed)
-
-
-async def _resolve(host: str, port: int) -> list[str]:
-    """The addresses ``host`` resolves to (itself if it is an IP literal); [] if it does not."""
-    try:
-        return [ipaddress.ip_address(host).compressed]
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return []  # httpx reports the failure to resolve when it tries
-    return [str(info[4][0]) for info in infos]
-
-
-def _peer_address(response: httpx.Response) -> str | None:
-    """The IP address the response came from, when the transport tells."""
-    stream = response.extensions.get("network_stream")
-    try:
-        peer = stream.get_extra_info("server_addr") if stream is not None else None
-    except Exception:  # a transport without the extension's method
-        return None
-    return str(peer[0]) if isinstance(peer, tuple) and peer else None
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -407,8 +276,8 @@ class PoliteFetcher:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        addresses = await _resolve(host, port)
-        return _host_refusal(host, addresses, self.politeness.allow_private_networks)
+        addresses = await resolve(host, port)
+        return host_refusal(host, addresses, self.politeness.allow_private_networks)
 
     async def _get_once(
         self, url: str, headers: dict[str, str], old_hash: str | None
@@ -418,8 +287,8 @@ class PoliteFetcher:
             # The address actually connected to: a name that resolved to a public address for
             # the check above and to another one for the connection (DNS rebinding) is caught
             # here, before anything it sent is read.
-            peer = _peer_address(response)
-            refusal = _host_refusal(
+            peer = peer_address(response)
+            refusal = host_refusal(
                 urlsplit(url).hostname or "", [peer] if peer else [],
                 self.politeness.allow_private_networks,
             )  # fmt: skip
