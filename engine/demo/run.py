@@ -272,8 +272,10 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     )
     console.print(f"Forecasts: {summary['forecasts']} stories with model {summary['model']}.")
     console.print(f"Database: [bold]{escape(summary['database'])}[/]")
-    console.print("Look at it (other commands read \\[database] url of the config):")
-    for command in summary["commands"]:
+    commands = summary.get("commands") or []
+    if commands:
+        console.print("Look at it (other commands read \\[database] url of the config):")
+    for command in commands:
         console.print(f"  {escape(command)}", soft_wrap=True, highlight=False)
     review = summary.get("review")
     if review:
