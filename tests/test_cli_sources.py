@@ -196,8 +196,9 @@ def test_remove_keeps_the_mentions_and_hides_the_source(
     assert (status["sources"], status["sources_removed"]) == (1, 1)
     assert status["mentions"] == 24
 
-    code, _, err = run(config, "collect", "--source", "reddit")
-    assert code == 1 and "source 'reddit' was removed" in err
+    for command in (("collect", "--source", "reddit"), ("sources", "disable", "reddit")):
+        code, _, err = run(config, *command)
+        assert code == 1 and "source 'reddit' was removed" in err
     code, _, err = run(config, "sources", "add", server.url_for("/feed"), "--name", "reddit",
                        "--no-check")  # fmt: skip
     assert code == 2 and "was removed (its mentions are kept): add --replace" in err
@@ -206,6 +207,8 @@ def test_remove_keeps_the_mentions_and_hides_the_source(
     run(config, "sources", "remove", "wire")
     code, out, _ = run(config, "init", "--json")
     assert code == 0 and json.loads(out)["sources_removed"] == 1
+    code, out, _ = run(config, "init")
+    assert code == 0 and "1 sources of the config were removed" in out
     assert "wire" not in listed(config)
 
     code, out, _ = run(config, "sources", "enable", "reddit")

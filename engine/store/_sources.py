@@ -128,7 +128,12 @@ class SourcesMixin(StoreBase):
                 .values(disabled_at=now, disabled_reason=reason, updated_at=now)
             )
         if done.rowcount == 0:
-            raise NoisecastError(f"no source named {name!r} (see `noisecast sources list`)")
+            known = self.find_source(name)
+            if known is None:
+                raise NoisecastError(f"no source named {name!r} (see `noisecast sources list`)")
+            raise NoisecastError(
+                f"source {name!r} was removed: `noisecast sources enable {name}` brings it back"
+            )
 
     def enable_source(self, name: str, *, now: datetime) -> bool:
         """Collect from a disabled (or removed) source again: no failures counted, due now.
