@@ -18,6 +18,9 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@mkdir -p .mypy_src/noisecast
+	@ln -sfn ../../engine .mypy_src/noisecast/engine
+	@ln -sfn ../../feeds .mypy_src/noisecast/feeds
 	$(BIN)/mypy
 
 format: $(VENV)/.dev
@@ -44,4 +47,4 @@ $(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
 	@touch $@ $(VENV)/.run
 
 clean:
-	rm -rf $(VENV) var/demo.db* .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) var/demo.db* .pytest_cache .ruff_cache .mypy_cache .mypy_src

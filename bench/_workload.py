@@ -13,8 +13,8 @@ from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 
-from engine.match import tokenize
-from feeds.parse import parse_feed
+from noisecast.engine.core.match import tokenize
+from noisecast.feeds.parse import parse_feed
 
 ROOT = Path(__file__).resolve().parents[1]
 NEWS_FEEDS = ROOT.parent / "shared" / "data" / "news-feeds"

@@ -5,9 +5,9 @@
 The server (a child process, asyncio) listens on ``--hosts`` loopback addresses (127.0.0.2,
 127.0.0.3, ...: each is a host of its own for the per-host limits) and answers every request
 after 50-500 ms (uniform, seeded). Each feed has 20 items; a conditional request for a feed that
-has not changed gets a 304. The collectors are ``engine.collect.collect_leased``, the scheduler's
-collection, each in a process of its own, started together, claiming due sources until none is
-left.
+has not changed gets a 304. The collectors are ``noisecast.engine.jobs.collect.collect_leased``, the
+scheduler's collection, each in a process of its own, started together, claiming due sources until
+none is left.
 
 For each setup (one process on SQLite; one and four processes on PostgreSQL) two passes over
 every source: the first (every feed new: 200s, parsed and stored), then, with every source due
@@ -216,7 +216,7 @@ class TimedPolicy(asyncio.DefaultEventLoopPolicy):
 
 
 def collector_settings() -> Any:
-    from engine.config import CollectorSettings
+    from noisecast.engine.config import CollectorSettings
 
     return CollectorSettings(
         concurrency=CONCURRENCY,
@@ -232,8 +232,8 @@ def collector_settings() -> Any:
 
 def work(url: str, start_at: float, owner: str) -> None:
     """One collector: wait for the common start, claim and collect until nothing is due."""
-    from engine.collect import Leasing, collect_leased
-    from engine.store import Store
+    from noisecast.engine.jobs.collect import Leasing, collect_leased
+    from noisecast.engine.store import Store
 
     asyncio.set_event_loop_policy(TimedPolicy())
     store = Store.from_url(url)
@@ -286,7 +286,7 @@ def prepare(url: str, sources: int, port: int, host_count: int) -> None:
     """A fresh database with ``sources`` sources (round-robin over the hosts) and the stories."""
     from sqlalchemy import create_engine, text
 
-    from engine.store import Store
+    from noisecast.engine.store import Store
 
     if url.startswith("postgresql"):
         engine = create_engine(url)
@@ -314,8 +314,8 @@ def prepare(url: str, sources: int, port: int, host_count: int) -> None:
 def make_due(url: str) -> None:
     from sqlalchemy import update
 
-    from engine.store import Store
-    from engine.store.tables import sources
+    from noisecast.engine.store import Store
+    from noisecast.engine.store.tables import sources
 
     store = Store.from_url(url)
     with store.transaction() as conn:

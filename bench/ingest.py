@@ -82,15 +82,15 @@ def full_path(entries: int, stories: int, profile: bool = False) -> dict[str, fl
     """(c), in this process: returns entries, seconds, matches and peak RSS."""
     from sqlalchemy import func, insert, select
 
-    from engine.collect import record_harvests
-    from engine.config import CollectorSettings
-    from engine.match import StoryMatcher
-    from engine.store import Store
-    from engine.store.tables import sources, story_mentions
-    from feeds.base import Harvest, Task
-    from feeds.http import FetchResult
-    from feeds.parse import parse_feed
-    from feeds.rss import read_feed
+    from noisecast.engine.config import CollectorSettings
+    from noisecast.engine.core.match import StoryMatcher
+    from noisecast.engine.jobs.collect import record_harvests
+    from noisecast.engine.store import Store
+    from noisecast.engine.store.tables import sources, story_mentions
+    from noisecast.feeds.base import Harvest, Task
+    from noisecast.feeds.http import FetchResult
+    from noisecast.feeds.parse import parse_feed
+    from noisecast.feeds.rss import read_feed
 
     named = news_feed_docs()
     docs = [d for _, d in named]
@@ -192,7 +192,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from feeds.parse import parse_feed
+    from noisecast.feeds.parse import parse_feed
 
     docs = [d for _, d in news_feed_docs()]
     per_pass = sum(len(parse_feed(d).entries) for d in docs)

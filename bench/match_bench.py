@@ -1,13 +1,14 @@
-"""Time ``engine.match.StoryMatcher`` with 1,000 generated story queries on real feed entries.
+"""Time ``noisecast.engine.core.match.StoryMatcher`` with 1,000 generated story queries on real feed
+entries.
 
 Usage: ``python bench/match_bench.py [--stories N] [--repeat N] [--seed S] [--uniform]``
 
 The entries are every entry of ``../shared/data/news-feeds`` (640, parsed with
-``feeds.parse.parse_feed``); each mention is its title and summary (up to 2,000 characters).
-The queries are seeded and drawn from the words and word pairs of those titles, weighted by how
-many titles hold them (``--uniform``: not weighted), in the shapes editors write: words,
-phrases, OR groups, NOT, prefixes and ``title:``. Weighted, common words ("trump", "anime") are
-in many queries and a mention matches 3.3 stories on average; that is the harder case. A pass
+``noisecast.feeds.parse.parse_feed``); each mention is its title and summary (up to 2,000
+characters). The queries are seeded and drawn from the words and word pairs of those titles,
+weighted by how many titles hold them (``--uniform``: not weighted), in the shapes editors write:
+words, phrases, OR groups, NOT, prefixes and ``title:``. Weighted, common words ("trump", "anime")
+are in many queries and a mention matches 3.3 stories on average; that is the harder case. A pass
 matches every entry; the best of ``--repeat`` passes is reported.
 
 - "match": ``StoryMatcher.match``, the path the collector takes; "first pass" is one pass of a
@@ -17,7 +18,7 @@ matches every entry; the best of ``--repeat`` passes is reported.
   in the same run; "speed-up" is naive over match. Both must give the same stories.
 - The split times the matcher's three steps apart: tokenizing and folding the mention
   (``Doc``), finding candidate stories (``StoryMatcher._candidates``) and evaluating them.
-  They use private names of ``engine.match`` on purpose, to see inside one call.
+  They use private names of ``noisecast.engine.core.match`` on purpose, to see inside one call.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._workload import generate_queries, load_entries
-from engine.match import Doc, StoryMatcher
+from noisecast.engine.core.match import Doc, StoryMatcher
 
 
 def naive_match(matcher: StoryMatcher, title: str, summary: str) -> dict[str, list[str]]:

@@ -1,4 +1,4 @@
-"""Time feedparser, fastfeedparser and ``feeds.parse.parse_feed`` on the shared feed data.
+"""Time feedparser, fastfeedparser and ``noisecast.feeds.parse.parse_feed`` on the shared feed data.
 
 Usage: ``python bench/parse_bench.py [--repeat N]``
 
@@ -23,7 +23,12 @@ import feedparser
 from rich.console import Console
 from rich.table import Table
 
-from feeds.parse import ParsedFeed, parse_feed, parse_with_fastfeedparser, parse_with_feedparser
+from noisecast.feeds.parse import (
+    ParsedFeed,
+    parse_feed,
+    parse_with_fastfeedparser,
+    parse_with_feedparser,
+)
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DATASETS = {"news-feeds": "file", "feed-corpus": "path"}

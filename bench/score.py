@@ -1,4 +1,5 @@
-"""Time ``engine.score.noise_level`` on 10,000 stories x 30 days of generated hourly aggregates.
+"""Time ``noisecast.engine.core.score.noise_level`` on 10,000 stories x 30 days of generated hourly
+aggregates.
 
 Usage: ``python bench/score.py [--stories N] [--days D] [--seed S]``
 
@@ -29,7 +30,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.score import OUTPUT_FLOATS, ScoreParams, noise_level
+from noisecast.engine.core.score import OUTPUT_FLOATS, ScoreParams, noise_level
 
 
 def generate(stories: int, days: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

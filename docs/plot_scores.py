@@ -18,10 +18,10 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import analysis
-from engine.config import Settings
-from engine.demo.run import DEMO_START, run_demo
-from engine.score import LEVELS
+from noisecast.engine import analysis
+from noisecast.engine.config import Settings
+from noisecast.engine.core.score import LEVELS
+from noisecast.engine.demo.run import DEMO_START, run_demo
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """``python -m engine`` is ``noisecast``."""
 
-from engine.cli import main
+from noisecast.engine.cli import main
 
 main()

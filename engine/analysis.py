@@ -1,7 +1,7 @@
 """DataFrames for analysts: the stored mentions, hourly aggregates, scores and collection
 health, filtered by story, time range and source kind. Read-only.
 
-    >>> from engine import analysis
+    >>> from noisecast.engine import analysis
     >>> store = analysis.open_store("sqlite:///var/demo.db")
     >>> analysis.scores(store, stories=["port-strike"]).plot(x="as_of", y="score")
 
@@ -21,13 +21,13 @@ from typing import TypeAlias
 import pandas as pd
 from sqlalchemy import func, select
 
-from engine.config import load_settings
-from engine.errors import ConfigError
-from engine.score import COMPONENTS
-from engine.store import Store
-from engine.store.tables import mention_time, sources, story_mentions
-from engine.store.tables import mentions as mentions_table
-from engine.store.tables import stories as stories_table
+from noisecast.engine.config import load_settings
+from noisecast.engine.core.score import COMPONENTS
+from noisecast.engine.errors import ConfigError
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import mention_time, sources, story_mentions
+from noisecast.engine.store.tables import mentions as mentions_table
+from noisecast.engine.store.tables import stories as stories_table
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)

@@ -6,8 +6,8 @@ live in the file: :class:`Secrets` reads them from the environment, or from a fi
 repository named by ``NOISECAST_SECRETS_FILE``.
 
 Every problem is reported as ``FILE: key.path: what is wrong`` (``config.toml: sources[3].url:
-not a valid URL``); :func:`load_settings` raises one :class:`~engine.errors.ConfigError` listing
-all of them.
+not a valid URL``); :func:`load_settings` raises one :class:`~noisecast.engine.errors.ConfigError`
+listing all of them.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from pydantic import (
     model_validator,
 )
 
-from engine.errors import ConfigError
-from feeds import registry
-from feeds.http import unusable_url
+from noisecast.engine.errors import ConfigError
+from noisecast.feeds import registry
+from noisecast.feeds.http import unusable_url
 
 ENV_PREFIX = "NOISECAST_"
 DEFAULT_CONFIG = Path("config.toml")
@@ -185,7 +185,7 @@ class ScoringSettings(_Section):
     @field_validator("weights")
     @classmethod
     def _known_non_negative(cls, value: dict[str, float]) -> dict[str, float]:
-        from engine.schema import COMPONENTS  # late: only validation needs it
+        from noisecast.engine.schema import COMPONENTS  # late: only validation needs it
 
         for key, weight in value.items():
             if key not in COMPONENTS:
@@ -261,7 +261,9 @@ class StorySettings(_Section):
     @field_validator("query")
     @classmethod
     def _parses(cls, value: str) -> str:
-        from engine.match import check_query  # late: the query language is its own module
+        from noisecast.engine.core.match import (
+            check_query,  # late: the query language is its own module
+        )
 
         check_query(value)
         return value

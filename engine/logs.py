@@ -5,9 +5,9 @@
 ``log.info("fetched", extra={"job": "collect", "source": name})``.
 
 Text lines carry what feeds and servers send (titles, errors, reason phrases), so every control
-character in them is written as an escape (:func:`feeds.text.printable`), and a traceback's lines
-are indented: a log line can never clear a terminal, plant a link or forge another record. JSON
-escapes them by itself.
+character in them is written as an escape (:func:`noisecast.feeds.text.printable`), and a
+traceback's lines are indented: a log line can never clear a terminal, plant a link or forge another
+record. JSON escapes them by itself.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from feeds.text import printable
+from noisecast.feeds.text import printable
 
 _NO_LIMIT = 1 << 62
 

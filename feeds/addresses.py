@@ -2,7 +2,7 @@
 networks only when ``[collector] allow_private_networks`` lists them.
 
 :func:`ip_refusal` is pure; :func:`address_refusal` resolves a host (blocking) for callers
-outside the fetcher (``sources add``); the fetcher (:mod:`feeds.http`) resolves
+outside the fetcher (``sources add``); the fetcher (:mod:`noisecast.feeds.http`) resolves
 asynchronously on every request and redirect hop and checks the address it connected to.
 """
 

@@ -7,7 +7,7 @@ active story for per-story search. Each task is run (network I/O only) and yield
 Everything after that (deciding the schedule, storing, matching) is shared by all kinds.
 
 A new kind is one module in ``feeds/`` with a class that has ``kind``, ``Options``, ``tasks``
-and ``harvest``, decorated with :func:`feeds.registry.register`.
+and ``harvest``, decorated with :func:`noisecast.feeds.registry.register`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from feeds.http import FetchRequest, FetchResult, PoliteFetcher
-from feeds.mention import Mention
+from noisecast.feeds.http import FetchRequest, FetchResult, PoliteFetcher
+from noisecast.feeds.mention import Mention
 
 
 class NoOptions(BaseModel):
@@ -106,7 +106,9 @@ class HarvestContext:
     source: SourceInfo
     cursor: Cursor
     now: datetime
-    secrets: Any = None  # engine.config.Secrets; typed loosely to keep feeds/ free of engine/
+    secrets: Any = (
+        None  # noisecast.engine.config.Secrets; typed loosely to keep feeds/ free of engine/
+    )
 
 
 class Collector(Protocol):

@@ -26,14 +26,14 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
-from feeds.dates import from_timestamp
-from feeds.jsonapi import as_int, as_text, as_time, harvest_json, read_items
-from feeds.mention import Mention
-from feeds.parse import SUMMARY_LIMIT, _plain_text
-from feeds.registry import register
-from feeds.searchterms import alternatives
-from feeds.urls import canonical_url
+from noisecast.feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
+from noisecast.feeds.dates import from_timestamp
+from noisecast.feeds.jsonapi import as_int, as_text, as_time, harvest_json, read_items
+from noisecast.feeds.mention import Mention
+from noisecast.feeds.parse import SUMMARY_LIMIT, _plain_text
+from noisecast.feeds.registry import register
+from noisecast.feeds.searchterms import alternatives
+from noisecast.feeds.urls import canonical_url
 
 log = logging.getLogger("noisecast.feeds.hackernews")
 

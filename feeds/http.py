@@ -11,7 +11,7 @@ metadata, private networks only when ``[collector] allow_private_networks`` list
 flight per host, and a minimum gap between request starts).
 
 Nothing here decides what a failure means for the source's schedule: :class:`FetchResult`
-describes what happened and :mod:`engine.decider` turns it into the next due time.
+describes what happened and :mod:`noisecast.engine.core.decider` turns it into the next due time.
 """
 
 from __future__ import annotations
@@ -22,69 +22,21 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from feeds import _decoding
-from feeds.addresses import address_refusal as address_refusal  # public here too (sources add)
-from feeds.addresses import host_refusal, peer_address, resolve
-from feeds.addresses import ip_refusal as ip_refusal
-from feeds.text import printable
-
-ErrorKind = Literal[
-    "timeout",
-    "network",
-    "http",
-    "too_large",
-    "redirects",
-    "invalid_url",
-    "refused_address",
-    "internal",
-]
+from noisecast.feeds import _decoding
+from noisecast.feeds.addresses import (
+    address_refusal as address_refusal,  # public here too (sources add)
+)
+from noisecast.feeds.addresses import host_refusal, peer_address, resolve
+from noisecast.feeds.addresses import ip_refusal as ip_refusal
+from noisecast.feeds.result import ErrorKind, FetchRequest, FetchResult
+from noisecast.feeds.text import printable
 
 PERMANENT_REDIRECTS = frozenset({301, 308})
 TEMPORARY_REDIRECTS = frozenset({302, 303, 307})
-
-
-@dataclass(frozen=True, slots=True)
-class FetchRequest:
-    """What we know about a URL from the last time: its validators and body hash."""
-
-    url: str
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    extra_headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    """What one attempt produced. ``content`` is set only when there is something new to parse."""
-
-    url: str
-    status: int | None
-    content: bytes | None = None
-    content_type: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    bytes_read: int = 0
-    not_modified: bool = False
-    unchanged: bool = False
-    permanent_url: str | None = None
-    # Reached through a temporary redirect (302/303/307): what the final URL answered says
-    # nothing permanent about the URL asked for (a 410 there must not disable it).
-    temporary_redirect: bool = False
-    retry_after_seconds: float | None = None
-    error_kind: ErrorKind | None = None
-    error: str | None = None
-    duration_ms: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.error_kind is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +278,7 @@ class PoliteFetcher:
             if declared.isdigit() and int(declared) > cap:
                 return _too_large(url, status, int(declared), cap), None
             # Decoded here, not by httpx, which inflates a network chunk whole: the cap holds
-            # inside every layer of a stacked compression bomb (see feeds._decoding).
+            # inside every layer of a stacked compression bomb (see noisecast.feeds._decoding).
             chunks: list[bytes] = []
             size = 0
             try:

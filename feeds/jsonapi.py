@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from feeds.base import Harvest, HarvestContext, Task, conditional_request
-from feeds.dates import plausible
-from feeds.mention import Mention
-from feeds.text import printable
+from noisecast.feeds.base import Harvest, HarvestContext, Task, conditional_request
+from noisecast.feeds.dates import plausible
+from noisecast.feeds.mention import Mention
+from noisecast.feeds.text import printable
 
 log = logging.getLogger("noisecast.feeds.jsonapi")
 
@@ -119,7 +119,7 @@ def as_text(value: object) -> str | None:
 
 def as_time(value: object) -> datetime | None:
     """An ISO 8601 timestamp as aware UTC (a naive one is taken as UTC), if plausible
-    (:func:`feeds.dates.plausible`), else None."""
+    (:func:`noisecast.feeds.dates.plausible`), else None."""
     text = as_text(value)
     if text is None:
         return None

@@ -11,7 +11,7 @@ A mention is one status. A boost (``reblog`` set) stands for the status it boost
 boosted twice is one mention. The external id is the status's ``uri``, which is the same on
 every instance; ``outlet`` is the author's home instance (the community), ``score`` favourites
 plus boosts and ``comments`` replies. A 429 answer's ``X-RateLimit-Reset`` is read by the
-fetcher as the time to wait (see :mod:`feeds.http`).
+fetcher as the time to wait (see :mod:`noisecast.feeds.http`).
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
-from feeds.jsonapi import as_int, as_text, as_time, harvest_json, read_items
-from feeds.mention import Mention
-from feeds.parse import SUMMARY_LIMIT, _plain_text
-from feeds.registry import register
-from feeds.searchterms import positive_terms
-from feeds.urls import canonical_url, outlet_host
+from noisecast.feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
+from noisecast.feeds.jsonapi import as_int, as_text, as_time, harvest_json, read_items
+from noisecast.feeds.mention import Mention
+from noisecast.feeds.parse import SUMMARY_LIMIT, _plain_text
+from noisecast.feeds.registry import register
+from noisecast.feeds.searchterms import positive_terms
+from noisecast.feeds.urls import canonical_url, outlet_host
 
 TITLE_LIMIT = 200
 _HASHTAG = re.compile(r"\w+")  # letters, digits and underscores, in any script

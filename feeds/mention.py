@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from feeds.dates import plausible
+from noisecast.feeds.dates import plausible
 
 TITLE_LIMIT = 500
 SUMMARY_LIMIT = 5000
@@ -78,7 +78,7 @@ class Mention:
     its source: the title is cut to 500 characters and the summary to 5,000 (with "…"), an id
     longer than 2,000 characters becomes its SHA-1, URLs that are not http(s) are dropped,
     counts are clamped to ``0..2**63-1`` (None if not numbers) and a date outside
-    1990..2099 is dropped (:func:`feeds.dates.plausible`).
+    1990..2099 is dropped (:func:`noisecast.feeds.dates.plausible`).
     """
 
     external_id: str

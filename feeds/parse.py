@@ -23,10 +23,10 @@ feed's row and go on with the next feed.
 # entry has any of the shapes above; (4) fastfeedparser finds as many entries as the tree
 # holds. The tree also tells which entries have a guid and a summary, and gives the raw text of
 # any date that is neither RFC 822 (English names, known zone) nor ISO 8601, which is then read
-# by feedparser's date handlers through feeds.dates.parse_date (which refuses a reading that
-# takes a field from the clock: feedparser's "2020/1/10 14:33:00" is the 1st of the current
+# by feedparser's date handlers through noisecast.feeds.dates.parse_date (which refuses a reading
+# that takes a field from the clock: feedparser's "2020/1/10 14:33:00" is the 1st of the current
 # month). Otherwise feedparser parses the document; its dates too are read from their raw text
-# by feeds.dates, so both paths give the same dates.
+# by noisecast.feeds.dates, so both paths give the same dates.
 # Result: 37 of 42 news feeds take the fast path (34 before odd dates were read with
 # feedparser's date parser) and all 42 give feedparser's entries, guids included; parse_feed
 # runs 5.8x faster than feedparser there (64 ms against 373 ms a pass, bench/parse_bench.py).
@@ -54,8 +54,8 @@ import fastfeedparser
 import feedparser
 from lxml import etree
 
-from feeds.dates import from_iso, parse_date
-from feeds.text import printable
+from noisecast.feeds.dates import from_iso, parse_date
+from noisecast.feeds.text import printable
 
 SUMMARY_LIMIT = 2000
 
@@ -169,7 +169,7 @@ def _entry_from_feedparser(entry: dict[str, Any], base: str | None) -> FeedEntry
         summary=_plain_text(summary, summary_html, SUMMARY_LIMIT),
         author=_optional_text(entry.get("author")),
         # The raw texts, not feedparser's *_parsed: its date parser fills missing fields from
-        # the clock (see feeds.dates). dict.get: FeedParserDict maps a missing updated to
+        # the clock (see noisecast.feeds.dates). dict.get: FeedParserDict maps a missing updated to
         # published, warning.
         published=parse_date(dict.get(entry, "published"))
         or parse_date(dict.get(entry, "updated")),
@@ -284,7 +284,8 @@ class _Shape(NamedTuple):
     has_id: bool  # a guid, an Atom id or rdf:about; else fastfeedparser's id is the link
     has_summary: bool  # else fastfeedparser's description is a 512-character cut of the content
     # Raw (published, updated) texts when a date is neither RFC 822 nor ISO 8601: such dates
-    # are read by feeds.dates.parse_date (feedparser's handlers, never filled from the clock).
+    # are read by noisecast.feeds.dates.parse_date (feedparser's handlers, never filled from the
+    # clock).
     odd_dates: tuple[str | None, str | None] | None = None
 
 

@@ -23,9 +23,9 @@ How it talks to Reddit, and why:
   ``PRAWCORE_TIMEOUT`` or 16 s, which wins, so our requestor enforces the timeout itself.)
   prawcore retries a connection error, a timeout and 500/502/503/504/520/522 twice, after
   0-2 s and 2-4 s; a 429 is not retried.
-- **Failures are reported, not raised**: as a :class:`~feeds.http.FetchResult` that
-  :mod:`engine.decider` grades like any HTTP failure (429 with its Retry-After, 5xx and 404
-  soft, 403 and bad credentials hard, network and timeouts temporary).
+- **Failures are reported, not raised**: as a :class:`~noisecast.feeds.http.FetchResult` that
+  :mod:`noisecast.engine.core.decider` grades like any HTTP failure (429 with its Retry-After, 5xx
+  and 404 soft, 403 and bad credentials hard, network and timeouts temporary).
 """
 
 from __future__ import annotations
@@ -64,14 +64,14 @@ from pydantic import (
     model_validator,
 )
 
-from feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
-from feeds.dates import from_timestamp
-from feeds.http import ErrorKind, FetchResult, parse_retry_after
-from feeds.jsonapi import read_items
-from feeds.mention import Mention, count
-from feeds.registry import register
-from feeds.text import printable
-from feeds.urls import canonical_url
+from noisecast.feeds.base import Harvest, HarvestContext, SourceInfo, StoryInfo, Task
+from noisecast.feeds.dates import from_timestamp
+from noisecast.feeds.http import ErrorKind, FetchResult, parse_retry_after
+from noisecast.feeds.jsonapi import read_items
+from noisecast.feeds.mention import Mention, count
+from noisecast.feeds.registry import register
+from noisecast.feeds.text import printable
+from noisecast.feeds.urls import canonical_url
 
 log = logging.getLogger("noisecast.reddit")
 
@@ -307,7 +307,8 @@ def to_mention(submission: Submission) -> Mention:
 
 
 def missing_credentials(secrets: Any) -> list[str]:
-    """The environment variables still to set for Reddit, given an engine.config.Secrets."""
+    """The environment variables still to set for Reddit, given an
+    noisecast.engine.config.Secrets."""
     return [env for name, env in CREDENTIALS.items() if not getattr(secrets, name, None)]
 
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import importlib
 from typing import TypeVar
 
-from feeds.base import Collector
+from noisecast.feeds.base import Collector
 
-BUILTIN_MODULES = ("feeds.rss", "feeds.reddit", "feeds.hackernews", "feeds.mastodon")
+BUILTIN_MODULES = (
+    "noisecast.feeds.rss",
+    "noisecast.feeds.reddit",
+    "noisecast.feeds.hackernews",
+    "noisecast.feeds.mastodon",
+)
 
 _REGISTRY: dict[str, type[Collector]] = {}
 _loaded = False

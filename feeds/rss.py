@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 from urllib.parse import quote_plus
 
-from feeds.base import (
+from noisecast.feeds.base import (
     Harvest,
     HarvestContext,
     NoOptions,
@@ -24,11 +24,11 @@ from feeds.base import (
     Task,
     conditional_request,
 )
-from feeds.mention import Mention
-from feeds.parse import FeedEntry, ParsedFeed, parse_feed
-from feeds.registry import register
-from feeds.text import printable
-from feeds.urls import canonical_url, outlet_host
+from noisecast.feeds.mention import Mention
+from noisecast.feeds.parse import FeedEntry, ParsedFeed, parse_feed
+from noisecast.feeds.registry import register
+from noisecast.feeds.text import printable
+from noisecast.feeds.urls import canonical_url, outlet_host
 
 KINDS = ("rss", "atom")
 QUERY_SLOT = "{query}"

@@ -6,11 +6,11 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from engine.collect import politeness
-from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
-from feeds.http import PoliteFetcher
-from feeds.registry import collector_class
-from feeds.searchterms import search_text
+from noisecast.engine.jobs.collect import politeness
+from noisecast.feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
+from noisecast.feeds.http import PoliteFetcher
+from noisecast.feeds.registry import collector_class
+from noisecast.feeds.searchterms import search_text
 from tests.conftest import T0, fast_collector
 
 

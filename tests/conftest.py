@@ -11,8 +11,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import create_engine, text
 
-from engine.config import CollectorSettings, DatabaseSettings, Settings
-from engine.store import Store
+from noisecast.engine.config import CollectorSettings, DatabaseSettings, Settings
+from noisecast.engine.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -138,7 +138,7 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 72-hour demo database, built once per session; tests take copies (``demo_copy``)."""
     from rich.console import Console
 
-    from engine.demo.run import run_demo
+    from noisecast.engine.demo.run import run_demo
 
     db = tmp_path_factory.mktemp("demo-template") / "demo.db"
     run_demo(Settings(), hours=72, database_url=f"sqlite:///{db}", console=Console(quiet=True),

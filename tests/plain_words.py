@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.config import Settings
+from noisecast.engine.config import Settings
 
 # Words a reader of a story page should never meet (lower case, matched as word starts).
 JARGON = (

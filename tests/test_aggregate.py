@@ -1,4 +1,5 @@
-"""engine.aggregate: hourly aggregates per story and collection health. Pure, so no database."""
+"""noisecast.engine.core.aggregate: hourly aggregates per story and collection health. Pure, so no
+database."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from engine.aggregate import (
+from noisecast.engine.core.aggregate import (
     HOUR_DTYPE,
     KINDS,
     aggregate_hourly,
@@ -22,7 +23,7 @@ from engine.aggregate import (
     touched_hours,
     update_hourly,
 )
-from engine.schema import MENTION_COLUMNS
+from noisecast.engine.schema import MENTION_COLUMNS
 
 T0 = datetime(2024, 3, 1, 0, tzinfo=UTC)
 HOURS = 8

@@ -1,5 +1,5 @@
-"""engine.analysis takes ``since``/``until`` as analysts write them: strings, naive datetimes
-(UTC), pandas Timestamps and times in other zones, on SQLite and PostgreSQL."""
+"""noisecast.engine.analysis takes ``since``/``until`` as analysts write them: strings, naive
+datetimes (UTC), pandas Timestamps and times in other zones, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from engine import analysis
-from engine.catalog import add_story
-from engine.config import MatchingSettings, Settings
-from engine.errors import ConfigError
-from engine.noise import update_noise
-from engine.store import Store
+from noisecast.engine import analysis
+from noisecast.engine.config import MatchingSettings, Settings
+from noisecast.engine.errors import ConfigError
+from noisecast.engine.jobs.catalog import add_story
+from noisecast.engine.jobs.noise import update_noise
+from noisecast.engine.store import Store
 from tests.conftest import T0
 from tests.test_store import add_source, mention, record
 

@@ -1,5 +1,6 @@
-"""engine.backtest: reading series CSVs (errors name file, line and field), the backtest's
-shape and split, and the targets on the real development data in ../shared/data/series."""
+"""noisecast.engine.core.backtest: reading series CSVs (errors name file, line and field), the
+backtest's shape and split, and the targets on the real development data in
+../shared/data/series."""
 
 from __future__ import annotations
 
@@ -11,15 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.backtest import (
-    METRICS,
-    MODELS,
-    read_series_csv,
-    run_backtest,
-    run_backtest_files,
-    split_by_time,
-)
-from engine.errors import BacktestInputError, ForecastError
+from noisecast.engine.core.backtest import METRICS, MODELS, run_backtest, split_by_time
+from noisecast.engine.errors import BacktestInputError, ForecastError
+from noisecast.engine.jobs.series_files import read_series_csv, run_backtest_files
 
 from .test_forecast import synthetic
 

@@ -23,10 +23,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from engine.cli import cli
-from engine.store import Store
-from engine.store.tables import mentions, sources, stories, story_mentions
-from engine.web.accounts import demo_review
+from noisecast.engine.cli import cli
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import mentions, sources, stories, story_mentions
+from noisecast.engine.web.accounts import demo_review
 from tests.conftest import ROOT, copy_demo, require
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -91,7 +91,7 @@ def server(
     _plant_hostile_mention(url)
     login = demo_review(url, now=END)  # what `make demo` prints: editor demo, a new password
     port = _free_port()
-    module = "engine" if "serve" in cli.commands else "engine.web"
+    module = "noisecast.engine" if "serve" in cli.commands else "noisecast.engine.web"
     env = {
         **os.environ,
         "NOISECAST_SECRET_KEY": secrets.token_hex(32),

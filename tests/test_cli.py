@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 
-from engine.cli import cli
+from noisecast.engine.cli import cli
 
 VALID = """
 [database]
@@ -175,7 +175,7 @@ def test_environment_chooses_config_and_database(config: Path, tmp_path: Path) -
 def test_console_script_runs(config: Path) -> None:
     """The installed entry point, in a real subprocess."""
     proc = subprocess.run(
-        [sys.executable, "-m", "engine", "--config", str(config), "init", "--json"],
+        [sys.executable, "-m", "noisecast.engine", "--config", str(config), "init", "--json"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -204,7 +204,7 @@ def test_json_logs_name_the_job_and_source(
     run(config, "sources", "add", server.url_for("/feed"), "--name", "reddit")
     run(config, "sources", "add", server.url_for("/gone"), "--name", "gone", "--no-check")
     proc = subprocess.run(
-        [sys.executable, "-m", "engine", "--config", str(config), "--log-format", "json",
+        [sys.executable, "-m", "noisecast.engine", "--config", str(config), "--log-format", "json",
          "--log-level", "info", "collect", "--source", "reddit", "--source", "gone", "--json"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -330,8 +330,8 @@ def test_score_and_forecast_refuse_hours_not_yet_complete(config: Path) -> None:
         assert "Nothing was stored" in err
     _, out, _ = run(config, "--now", now, "status", "--json")
     assert json.loads(out)["schedule"]["jobs"] == {}
-    from engine.store import Store
-    from engine.store.tables import forecasts, noise_scores
+    from noisecast.engine.store import Store
+    from noisecast.engine.store.tables import forecasts, noise_scores
 
     store = Store.from_url(f"sqlite:///{config.parent / 'var' / 'cli.db'}")
     try:

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select, update
 
-from engine.catalog import default_source_name
-from engine.cli import cli
-from engine.discovery import feed_links
-from engine.match import parse_query
-from engine.store import Store
-from engine.store.tables import mentions, sources
+from noisecast.engine.cli import cli
+from noisecast.engine.core.match import parse_query
+from noisecast.engine.jobs.catalog import default_source_name
+from noisecast.engine.jobs.discovery import feed_links
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import mentions, sources
 
 CONFIG = """
 [database]

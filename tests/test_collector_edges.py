@@ -10,9 +10,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from engine.collect import collect
-from engine.store import Store
-from engine.store.tables import fetches
+from noisecast.engine.jobs.collect import collect
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import fetches
 from tests.conftest import T0, fast_collector
 from tests.test_collector_http import REDDIT, add, by_source, news_feed, rows, serve
 

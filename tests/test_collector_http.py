@@ -25,9 +25,9 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 from werkzeug import Request, Response
 
-from engine.collect import CollectReport, SourceReport, collect
-from engine.store import Store
-from engine.store.tables import fetches, mentions
+from noisecast.engine.jobs.collect import CollectReport, SourceReport, collect
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import fetches, mentions
 from tests.conftest import T0, fast_collector
 
 HOUR = timedelta(hours=1)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Secrets, load_settings
-from engine.errors import ConfigError
+from noisecast.engine.config import Secrets, load_settings
+from noisecast.engine.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,9 +21,9 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 from werkzeug import Request, Response
 
-from engine.collect import collect
-from engine.store import Store
-from engine.store.tables import fetches, mentions, sources
+from noisecast.engine.jobs.collect import collect
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import fetches, mentions, sources
 from tests.conftest import T0, fast_collector
 
 OUTCOMES = {"ok", "error", "unchanged", "not_modified"}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
-from engine.store.tables import mentions, sources, stories, story_mentions
+from noisecast.engine.store.tables import mentions, sources, stories, story_mentions
 
 FEEDS = [
     "rbren__guardian.rss",
@@ -102,7 +102,7 @@ def noisecast(config: Path, *args: str) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "engine",
+            "noisecast.engine",
             "--config",
             str(config),
             "--now",

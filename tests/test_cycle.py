@@ -13,13 +13,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from engine.config import ForecastSettings, ScheduleSettings, Settings
-from engine.cycle import run_cycle
-from engine.cycle_rules import assess_health, hours_to_run, next_cycle_time, ready_hour
-from engine.errors import NoisecastError
-from engine.store import Outcome, Store
-from engine.store.tables import job_runs, noise_scores
-from feeds.mention import Mention
+from noisecast.engine.config import ForecastSettings, ScheduleSettings, Settings
+from noisecast.engine.core.cycle_rules import (
+    assess_health,
+    hours_to_run,
+    next_cycle_time,
+    ready_hour,
+)
+from noisecast.engine.errors import NoisecastError
+from noisecast.engine.jobs.cycle import run_cycle
+from noisecast.engine.store import Outcome, Store
+from noisecast.engine.store.tables import job_runs, noise_scores
+from noisecast.feeds.mention import Mention
 from tests.conftest import T0, fast_collector
 
 H = timedelta(hours=1)

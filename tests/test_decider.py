@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from engine.decider import SourceState, decide, failure_grade
-from feeds.http import FetchResult
+from noisecast.engine.core.decider import SourceState, decide, failure_grade
+from noisecast.feeds.http import FetchResult
 from tests.conftest import T0, fast_collector
 
 SETTINGS = fast_collector(

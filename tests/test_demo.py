@@ -12,10 +12,10 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select
 
-from engine.cli import cli
-from engine.demo.cycle import generate_cycle
-from engine.demo.run import DEMO_START
-from engine.store.tables import fetches, mentions
+from noisecast.engine.cli import cli
+from noisecast.engine.demo.cycle import generate_cycle
+from noisecast.engine.demo.run import DEMO_START
+from noisecast.engine.store.tables import fetches, mentions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,7 @@ def demo(db: Path) -> dict:  # type: ignore[type-arg]
         [
             sys.executable,
             "-m",
-            "engine",
+            "noisecast.engine",
             "--config",
             str(ROOT / "config.toml"),
             "demo",

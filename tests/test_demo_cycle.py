@@ -1,4 +1,4 @@
-"""The offline demo's news cycle (engine.demo.cycle) and its loopback feed server."""
+"""The offline demo's news cycle (noisecast.engine.demo.cycle) and its loopback feed server."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import feedparser
 import httpx
 import pytest
 
-from engine.demo.cycle import (
+from noisecast.engine.core.match import parse_query
+from noisecast.engine.demo.cycle import (
     DemoArticle,
     DemoOutlet,
     NewsCycle,
     generate_cycle,
     render_feed,
 )
-from engine.demo.server import DemoFeedServer
-from engine.match import parse_query
+from noisecast.engine.demo.server import DemoFeedServer
 
 START = datetime(2026, 11, 26, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -1,5 +1,6 @@
-"""engine.features and engine.forecast on small hand-made frames: definitions, no look-ahead,
-missing hours, baselines' arithmetic, cold start, intervals, probabilities, save/load."""
+"""noisecast.engine.core.features and noisecast.engine.core.forecast on small hand-made frames:
+definitions, no look-ahead, missing hours, baselines' arithmetic, cold start, intervals,
+probabilities, save/load."""
 
 from __future__ import annotations
 
@@ -13,18 +14,33 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import ForecastError
-from engine.features import BASE_FEATURES, RATE, RISING, TARGET, TOTAL, build_features
-from engine.forecast import (
+from noisecast.engine.core.features import (
+    BASE_FEATURES,
+    RATE,
+    RISING,
+    TARGET,
+    TOTAL,
+    build_features,
+)
+from noisecast.engine.core.forecast import (
     BaseRate,
     ColdStartForecaster,
     NoisecastForecaster,
     SzaboHuberman,
     fit_forecaster,
-    load_forecaster,
     persistence,
 )
-from engine.schema import FORECAST_COLUMNS, LOW_CONFIDENCE, P10, P50, P90, P_RISING, REASON
+from noisecast.engine.errors import ForecastError
+from noisecast.engine.jobs.model_files import load_forecaster, save_forecaster
+from noisecast.engine.schema import (
+    FORECAST_COLUMNS,
+    LOW_CONFIDENCE,
+    P10,
+    P50,
+    P90,
+    P_RISING,
+    REASON,
+)
 
 T0 = pd.Timestamp("2024-03-01 00:00", tz="UTC")
 Values = list[float | None]
@@ -240,7 +256,7 @@ def test_metadata_describes_the_fit(fitted: NoisecastForecaster) -> None:
 def test_save_load_round_trip_gives_identical_forecasts(
     fitted: NoisecastForecaster, data: pd.DataFrame, tmp_path: Path
 ) -> None:
-    path = fitted.save(tmp_path / "model.joblib")
+    path = save_forecaster(fitted, tmp_path / "model.joblib")
     loaded = load_forecaster(path)
     unseen = data[data["series"] >= "s0200"]
     pd.testing.assert_frame_equal(fitted.predict(unseen), loaded.predict(unseen))
@@ -251,7 +267,7 @@ def test_load_refuses_other_versions_and_other_files(
     fitted: NoisecastForecaster, tmp_path: Path
 ) -> None:
     old = tmp_path / "old.joblib"
-    fitted.save(old)
+    save_forecaster(fitted, old)
     stale = joblib.load(old)
     stale.metadata_ = {**stale.metadata_, "version": "0"}
     joblib.dump(stale, old)

@@ -17,14 +17,14 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from engine.aggregate import aggregate_hourly
-from engine.cli import cli
-from engine.config import ForecastSettings, Settings
-from engine.demo.run import DEMO_START
-from engine.forecasting import history_series, update_forecasts
-from engine.schema import MENTION_COLUMNS
-from engine.store import Store
-from engine.store.tables import model_runs, story_hourly
+from noisecast.engine.cli import cli
+from noisecast.engine.config import ForecastSettings, Settings
+from noisecast.engine.core.aggregate import aggregate_hourly
+from noisecast.engine.demo.run import DEMO_START
+from noisecast.engine.jobs.forecasting import history_series, update_forecasts
+from noisecast.engine.schema import MENTION_COLUMNS
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import model_runs, story_hourly
 from tests.conftest import copy_demo
 from tests.plain_words import jargon_in
 

@@ -18,13 +18,19 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 from werkzeug import Request, Response
 
-from engine.collect import collect
-from engine.store import Store
-from engine.store.tables import fetches, mention_engagement, mentions, stories, story_mentions
-from feeds.base import Harvest, SourceInfo, Task
-from feeds.hackernews import HackerNewsCollector, HackerNewsOptions, alternatives
-from feeds.mention import Mention
-from feeds.registry import collector_class
+from noisecast.engine.jobs.collect import collect
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import (
+    fetches,
+    mention_engagement,
+    mentions,
+    stories,
+    story_mentions,
+)
+from noisecast.feeds.base import Harvest, SourceInfo, Task
+from noisecast.feeds.hackernews import HackerNewsCollector, HackerNewsOptions, alternatives
+from noisecast.feeds.mention import Mention
+from noisecast.feeds.registry import collector_class
 from tests.collectors import run_harvest, source_info, story_info
 from tests.conftest import T0, fast_collector
 

@@ -25,13 +25,19 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
-from engine.collect import collect, politeness
-from engine.store import Store
-from engine.store.tables import mentions
-from feeds import _decoding
-from feeds.http import FetchRequest, FetchResult, PoliteFetcher, address_refusal, ip_refusal
-from feeds.mention import Mention
-from feeds.text import printable
+from noisecast.engine.jobs.collect import collect, politeness
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import mentions
+from noisecast.feeds import _decoding
+from noisecast.feeds.http import (
+    FetchRequest,
+    FetchResult,
+    PoliteFetcher,
+    address_refusal,
+    ip_refusal,
+)
+from noisecast.feeds.mention import Mention
+from noisecast.feeds.text import printable
 from tests.conftest import LOOPBACK, ROOT, T0, fast_collector
 from tests.test_collector_http import add, by_source
 
@@ -233,8 +239,8 @@ def test_a_stacked_bomb_stops_at_the_cap(
 
 RSS_SCRIPT = """
 import asyncio, json, resource, sys
-from feeds import _decoding
-from feeds.http import FetchRequest, Politeness, PoliteFetcher
+from noisecast.feeds import _decoding
+from noisecast.feeds.http import FetchRequest, Politeness, PoliteFetcher
 
 async def run(url):
     politeness = Politeness(user_agent="t", max_body_bytes=1_000_000,

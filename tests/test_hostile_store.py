@@ -17,14 +17,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select, text, update
 
-from engine import analysis
-from engine.config import Settings
-from engine.match import StoryMatcher
-from engine.noise import rebuild_hourly, refresh_hourly, update_noise
-from engine.record import record_harvests
-from engine.store import Collected, Outcome, Store
-from engine.store._fit import BIGINT_MAX, COUNT_MAX, FUTURE_SKEW
-from engine.store.tables import (
+from noisecast.engine import analysis
+from noisecast.engine.config import Settings
+from noisecast.engine.core.match import StoryMatcher
+from noisecast.engine.core.syndication import url_key
+from noisecast.engine.jobs.noise import rebuild_hourly, refresh_hourly, update_noise
+from noisecast.engine.jobs.record import record_harvests
+from noisecast.engine.store import Collected, Outcome, Store
+from noisecast.engine.store._fit import BIGINT_MAX, COUNT_MAX, FUTURE_SKEW
+from noisecast.engine.store.tables import (
     fetches,
     mention_engagement,
     mentions,
@@ -34,10 +35,9 @@ from engine.store.tables import (
     story_mentions,
     syndication_heads,
 )
-from engine.syndication import url_key
-from feeds.base import Harvest, Task
-from feeds.http import FetchResult
-from feeds.mention import Mention
+from noisecast.feeds.base import Harvest, Task
+from noisecast.feeds.http import FetchResult
+from noisecast.feeds.mention import Mention
 from tests.conftest import T0, fast_collector
 from tests.test_store import add_source, record
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.logs import configure_logging
+from noisecast.engine.logs import configure_logging
 
 HOSTILE = "HTTP 500 \x1b[2J\x1b]8;;http://evil.example\x07click\x1b]8;;\x07\r\nforged line"
 

@@ -16,19 +16,25 @@ from pydantic import ValidationError
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
-from engine.collect import collect
-from engine.store import Store
-from engine.store.tables import fetches, mention_engagement, mentions, stories, story_mentions
-from feeds.base import Harvest, SourceInfo, Task
-from feeds.mastodon import (
+from noisecast.engine.jobs.collect import collect
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import (
+    fetches,
+    mention_engagement,
+    mentions,
+    stories,
+    story_mentions,
+)
+from noisecast.feeds.base import Harvest, SourceInfo, Task
+from noisecast.feeds.mastodon import (
     MastodonCollector,
     MastodonOptions,
     derive_tags,
     hashtag_words,
     shorten,
 )
-from feeds.mention import Mention
-from feeds.registry import collector_class
+from noisecast.feeds.mention import Mention
+from noisecast.feeds.registry import collector_class
 from tests.collectors import run_harvest, source_info, story_info
 from tests.conftest import T0, fast_collector
 

@@ -12,8 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import NoisecastError, QueryError
-from engine.match import Query, StoryMatcher, check_query, fold, parse_query, tokenize
+from noisecast.engine.core.match import (
+    Query,
+    StoryMatcher,
+    check_query,
+    fold,
+    parse_query,
+    tokenize,
+)
+from noisecast.engine.errors import NoisecastError, QueryError
 
 
 def matches(query: str, title: str, summary: str = "") -> bool:

@@ -14,7 +14,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from engine.match import StoryMatcher
+from noisecast.engine.core.match import StoryMatcher
 from tests.conftest import SHARED_DATA, require
 
 DATA = SHARED_DATA / "news-story-clusters" / "news_aggregator_story_subset_dev.csv"

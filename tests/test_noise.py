@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert, select
 
-from engine.cli import cli
-from engine.config import Settings
-from engine.demo.run import DEMO_START
-from engine.noise import update_noise
-from engine.store import Store
-from engine.store.tables import fetches, mentions, sources, story_mentions
+from noisecast.engine.cli import cli
+from noisecast.engine.config import Settings
+from noisecast.engine.demo.run import DEMO_START
+from noisecast.engine.jobs.noise import update_noise
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import fetches, mentions, sources, story_mentions
 from tests.conftest import copy_demo
 
 END = DEMO_START + timedelta(hours=72)
@@ -147,7 +147,7 @@ def test_score_command_json(demo_db: Path) -> None:
 
 
 def test_analysis_frames(demo_db: Path) -> None:
-    from engine import analysis
+    from noisecast.engine import analysis
 
     store = analysis.open_store(f"sqlite:///{demo_db}")
     day2 = (DEMO_START + timedelta(hours=24), DEMO_START + timedelta(hours=48))

@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from engine.noise import rebuild_hourly, refresh_hourly
-from engine.store import Store
-from engine.store.tables import noise_changes, story_hourly
-from feeds.mention import Mention
+from noisecast.engine.jobs.noise import rebuild_hourly, refresh_hourly
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import noise_changes, story_hourly
+from noisecast.feeds.mention import Mention
 from tests.conftest import T0
 from tests.test_store import record
 

@@ -1,4 +1,5 @@
-"""feeds.parse: real feeds parse as feedparser reads them, and no input makes parse_feed raise."""
+"""noisecast.feeds.parse: real feeds parse as feedparser reads them, and no input makes parse_feed
+raise."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feeds.dates import parse_date
-from feeds.parse import FeedEntry, ParsedFeed, parse_feed, parse_with_feedparser
+from noisecast.feeds.dates import parse_date
+from noisecast.feeds.parse import FeedEntry, ParsedFeed, parse_feed, parse_with_feedparser
 from tests.conftest import SHARED_DATA, require
 
 

@@ -30,14 +30,14 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 from werkzeug import Request, Response
 
-from engine.collect import collect
-from engine.config import ConfigError, Secrets, SourceSettings, check_source_options
-from engine.decider import HARD, SOFT, TEMPORARY, failure_grade
-from engine.store import Store
-from engine.store.tables import fetches, mention_engagement, mentions
-from feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
-from feeds.http import PoliteFetcher, Politeness
-from feeds.reddit import (
+from noisecast.engine.config import ConfigError, Secrets, SourceSettings, check_source_options
+from noisecast.engine.core.decider import HARD, SOFT, TEMPORARY, failure_grade
+from noisecast.engine.jobs.collect import collect
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import fetches, mention_engagement, mentions
+from noisecast.feeds.base import Cursor, Harvest, HarvestContext, SourceInfo, StoryInfo, Task
+from noisecast.feeds.http import PoliteFetcher, Politeness
+from noisecast.feeds.reddit import (
     CLIENTS,
     LimitedRequestor,
     RedditClients,
@@ -48,7 +48,7 @@ from feeds.reddit import (
     fetch_failure,
     to_mention,
 )
-from feeds.registry import collector_class
+from noisecast.feeds.registry import collector_class
 from tests.conftest import LOOPBACK, SHARED_DATA, T0, fast_collector, require
 
 CASSETTES = SHARED_DATA / "reddit-cassettes"
@@ -585,7 +585,7 @@ def test_the_collect_command_reads_the_credentials_from_the_environment(
     NOISECAST_REDDIT_* (or the secrets file), never from config, and reach the collector."""
     from click.testing import CliRunner
 
-    from engine.cli import cli
+    from noisecast.engine.cli import cli
 
     config = tmp_path / "config.toml"
     config.write_text(

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine.catalog import add_story, sync_from_config
-from engine.config import MatchingSettings, Settings, StorySettings
-from engine.store import Store
-from engine.store.tables import mentions, story_mentions
+from noisecast.engine.config import MatchingSettings, Settings, StorySettings
+from noisecast.engine.jobs.catalog import add_story, sync_from_config
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import mentions, story_mentions
 from tests.conftest import T0
 from tests.test_store import add_source, mention, record
 

@@ -22,20 +22,20 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from engine.catalog import sync_from_config
-from engine.collect import collect
-from engine.config import ForecastSettings, ScheduleSettings, Settings, load_settings
-from engine.errors import StorageError
-from engine.schedule_status import schedule_status
-from engine.scheduler import (
+from noisecast.engine.config import ForecastSettings, ScheduleSettings, Settings, load_settings
+from noisecast.engine.errors import StorageError
+from noisecast.engine.jobs.catalog import sync_from_config
+from noisecast.engine.jobs.collect import collect
+from noisecast.engine.jobs.schedule_status import schedule_status
+from noisecast.engine.jobs.scheduler import (
     Worker,
     build_scheduler,
     make_clock,
     owner_id,
     run_scheduler,
 )
-from engine.store import Store
-from engine.store.tables import fetches, job_runs, mentions, sources
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import fetches, job_runs, mentions, sources
 from tests.conftest import ROOT, T0, fast_collector
 from tests.test_cycle import seed
 
@@ -404,7 +404,7 @@ def noisecast(config: Path, *args: str) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "engine.scheduler",
+            "noisecast.engine",
             "--config",
             str(config),
             "--now",

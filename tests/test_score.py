@@ -1,4 +1,5 @@
-"""engine.score: the noise level's guarantees as properties, plus exact and realistic cases."""
+"""noisecast.engine.core.score: the noise level's guarantees as properties, plus exact and realistic
+cases."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engine.score import (
+from noisecast.engine.core.score import (
     COMPONENTS,
     LEVELS,
     ScoreParams,
@@ -219,7 +220,7 @@ def test_level_thresholds() -> None:
 
 
 def test_params_from_settings_and_validation() -> None:
-    from engine.config import ScoringSettings
+    from noisecast.engine.config import ScoringSettings
 
     params = ScoreParams.from_settings(ScoringSettings(), half_life_hours=4.0)
     assert params.window_hours == 168 and params.half_life_hours == 4.0
@@ -319,7 +320,7 @@ def test_latest_hour_equals_the_full_rebuild() -> None:
 
 def test_threads_give_the_same_scores_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Large grids are scored on threads over column ranges of stories; small ones on one."""
-    import engine._score_grid as score_module
+    import noisecast.engine.core._score_grid as score_module
 
     rng = np.random.default_rng(3)
     mentions = rng.poisson(rng.gamma(0.7, 3.0, size=(37, 1)), size=(37, 150))
@@ -379,13 +380,13 @@ def test_the_editors_order(seed: int) -> None:
 
 
 def test_docs_scoring_carries_the_modules_definition() -> None:
-    """docs/scoring.md quotes engine/score.py's docstring: they cannot drift apart."""
+    """docs/scoring.md quotes engine/core/score.py's docstring: they cannot drift apart."""
     from pathlib import Path
 
-    import engine.score
+    import noisecast.engine.core.score
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "scoring.md").read_text()
-    definition = engine.score.__doc__ or ""
+    definition = noisecast.engine.core.score.__doc__ or ""
     steps = [line.strip() for line in definition.splitlines() if line.strip()[:2] in ("1.", "6.")]
     assert steps and all(step in doc for step in steps)
     assert "img/demo-scores.png" in doc

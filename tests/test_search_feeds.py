@@ -7,10 +7,10 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
-from engine.collect import collect
-from engine.store import Store
-from engine.store.tables import fetches, mentions, stories, story_mentions
-from feeds.searchterms import search_text
+from noisecast.engine.jobs.collect import collect
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import fetches, mentions, stories, story_mentions
+from noisecast.feeds.searchterms import search_text
 from tests.conftest import T0, fast_collector
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect, select
 
-from engine.errors import NoisecastError, StorageError
-from engine.store import Outcome, Store
-from engine.store import migrate as migrations
-from engine.store.tables import fetches, mentions, metadata, sources, story_mentions
-from feeds.mention import Mention
+from noisecast.engine.errors import NoisecastError, StorageError
+from noisecast.engine.store import Outcome, Store
+from noisecast.engine.store import migrate as migrations
+from noisecast.engine.store.tables import fetches, mentions, metadata, sources, story_mentions
+from noisecast.feeds.mention import Mention
 from tests.conftest import T0
 
 EXPECTED_TABLES = {
@@ -123,7 +123,7 @@ def test_sqlite_pragmas(sqlite_store: Store) -> None:
 def test_locked_database_raises_storage_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'locked.db'}"
     store = Store(
-        __import__("engine.store.db", fromlist=["x"]).make_engine(url, busy_timeout_ms=50)
+        __import__("noisecast.engine.store.db", fromlist=["x"]).make_engine(url, busy_timeout_ms=50)
     )
     store.migrate()
     holder = sqlite3.connect(tmp_path / "locked.db")

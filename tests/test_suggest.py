@@ -1,4 +1,4 @@
-"""engine.suggest: the hedged sentence and its probability bands."""
+"""noisecast.engine.core.suggest: the hedged sentence and its probability bands."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.suggest import CAUSES, hedge_word, suggest
+from noisecast.engine.core.suggest import CAUSES, hedge_word, suggest
 from tests.plain_words import jargon_in
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 from rich.console import Console
 from sqlalchemy import create_engine, func, select
 
-from engine.config import Settings
-from engine.demo.cycle import generate_cycle
-from engine.demo.run import DEMO_START, run_demo
-from engine.match import tokenize
-from engine.store import Store
-from engine.store.tables import mentions
-from engine.syndication import Grouper, Item, assign_groups
+from noisecast.engine.config import Settings
+from noisecast.engine.core.match import tokenize
+from noisecast.engine.core.syndication import Grouper, Item, assign_groups
+from noisecast.engine.demo.cycle import generate_cycle
+from noisecast.engine.demo.run import DEMO_START, run_demo
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import mentions
 from tests.conftest import T0
 from tests.test_store import add_source, mention, record
 

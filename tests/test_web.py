@@ -1,6 +1,7 @@
 """The review web app over HTTP (FastAPI's test client) on a copy of the demo database: login,
 sessions and CSRF, the three actions and their audit rows, conflicts, the published JSON, feed
-text that must stay inert; the review commands; and the pure parts (engine.review)."""
+text that must stay inert; the review commands; and the pure parts
+(noisecast.engine.core.review)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ from hypothesis import strategies as st
 from rich.console import Console
 from sqlalchemy import select, update
 
-from engine.cli import cli
-from engine.config import Settings
-from engine.errors import ConfigError
-from engine.review import (
+from noisecast.engine.cli import cli
+from noisecast.engine.cli.web import editors, export, serve
+from noisecast.engine.config import Settings
+from noisecast.engine.core.review import (
     ReviewConflict,
     ReviewInputError,
     check_edit,
@@ -38,8 +39,9 @@ from engine.review import (
     sparkline,
     tick_labels,
 )
-from engine.store import Store
-from engine.store.tables import (
+from noisecast.engine.errors import ConfigError
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import (
     forecasts,
     mentions,
     noise_scores,
@@ -48,10 +50,9 @@ from engine.store.tables import (
     stories,
     story_mentions,
 )
-from engine.web import accounts
-from engine.web.accounts import add_editor, demo_review, verify_password
-from engine.web.app import create_app
-from engine.web.commands import editors, export, serve
+from noisecast.engine.web import accounts
+from noisecast.engine.web.accounts import add_editor, demo_review, verify_password
+from noisecast.engine.web.app import create_app
 from tests.conftest import copy_demo
 from tests.plain_words import jargon_in, published_strings
 
@@ -639,7 +640,8 @@ def test_published_json_has_no_internal_jargon(app: Any, review_store: Store) ->
 
 
 def _noisecast() -> click.Group:
-    """The real ``noisecast`` group with the review commands (until engine.cli adds them)."""
+    """The real ``noisecast`` group with the review commands (until noisecast.engine.cli adds
+    them)."""
     return click.Group(
         "noisecast",
         callback=cli.callback,
@@ -703,7 +705,7 @@ def test_the_demo_makes_an_editor_and_says_how_to_review(demo_db: Path) -> None:
     assert not verify_password(stored, first["password"])
     assert first["command"].endswith(f"serve --dev --database {url}")
 
-    from engine.demo.run import _print_summary
+    from noisecast.engine.demo.run import _print_summary
 
     out = io.StringIO()
     summary = {

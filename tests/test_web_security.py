@@ -17,13 +17,13 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from engine.config import Settings
-from engine.store import Store
-from engine.store.tables import editor_sessions, editors
-from engine.web import accounts
-from engine.web.accounts import add_editor
-from engine.web.app import SESSION_COOKIE, SESSION_SECONDS, create_app
-from engine.web.limits import LoginGuard, LoginLimits
+from noisecast.engine.config import Settings
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import editor_sessions, editors
+from noisecast.engine.web import accounts
+from noisecast.engine.web.accounts import add_editor
+from noisecast.engine.web.app import SESSION_COOKIE, SESSION_SECONDS, create_app
+from noisecast.engine.web.limits import LoginGuard, LoginLimits
 from tests.test_web import CLOCK, PASSWORDS, SECRET, csrf_of, login
 
 SECURITY_HEADERS = (

@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine.catalog import sync_from_config
-from engine.config import load_settings
-from engine.store import Store
-from engine.store.tables import fetches, sources
+from noisecast.engine.config import load_settings
+from noisecast.engine.jobs.catalog import sync_from_config
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import fetches, sources
 from tests.conftest import ROOT, T0
 from tests.test_scheduler import FeedServer, wait_for
 
@@ -94,7 +94,7 @@ def worker(config: Path, role: str, tag: str, epoch: float) -> subprocess.Popen[
         [
             sys.executable,
             "-m",
-            "engine.scheduler",
+            "noisecast.engine",
             "--config",
             str(config),
             "--now",

@@ -29,7 +29,14 @@ from email.utils import format_datetime
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from engine.demo._catalogue import AUTHORS, FILLER, OUTLETS, STORIES, OutletProfile, StoryText
+from noisecast.engine.demo._catalogue import (
+    AUTHORS,
+    FILLER,
+    OUTLETS,
+    STORIES,
+    OutletProfile,
+    StoryText,
+)
 
 __all__ = [
     "SHAPES",

@@ -1,7 +1,7 @@
 """``noisecast demo``: a simulated news cycle, collected hour by simulated hour, offline.
 
-The generator (:mod:`engine.demo.cycle`) writes the cycle; :class:`DemoFeedServer` serves each
-outlet's feed on 127.0.0.1 as it stood at the simulated hour; the real collector fetches and
+The generator (:mod:`noisecast.engine.demo.cycle`) writes the cycle; :class:`DemoFeedServer` serves
+each outlet's feed on 127.0.0.1 as it stood at the simulated hour; the real collector fetches and
 parses it over HTTP and stores it, exactly as it would a publisher's feed. Only the politeness
 limits differ (it is our own loopback server, so no per-host gap and no jitter), and the
 intervals stay between one and three hours; after the last hour every source is fetched once
@@ -26,16 +26,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import func, select, update
 
-from engine.catalog import sync_from_config
-from engine.collect import collect
-from engine.config import DatabaseSettings, Settings, SourceSettings, StorySettings
-from engine.demo.cycle import NewsCycle, generate_cycle
-from engine.demo.server import DemoFeedServer
-from engine.forecasting import update_forecasts
-from engine.noise import update_noise
-from engine.store import Store
-from engine.store.tables import mention_time, mentions, sources, stories, story_mentions
-from engine.web.accounts import demo_review
+from noisecast.engine.config import DatabaseSettings, Settings, SourceSettings, StorySettings
+from noisecast.engine.demo.cycle import NewsCycle, generate_cycle
+from noisecast.engine.demo.server import DemoFeedServer
+from noisecast.engine.jobs.catalog import sync_from_config
+from noisecast.engine.jobs.collect import collect
+from noisecast.engine.jobs.forecasting import update_forecasts
+from noisecast.engine.jobs.noise import update_noise
+from noisecast.engine.store import Store
+from noisecast.engine.store.tables import mention_time, mentions, sources, stories, story_mentions
+from noisecast.engine.web.accounts import demo_review
 
 DEMO_START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.demo.cycle import DemoOutlet, NewsCycle, render_feed
+from noisecast.engine.demo.cycle import DemoOutlet, NewsCycle, render_feed
 
 __all__ = ["DemoFeedServer"]
 

@@ -1,7 +1,7 @@
 """Storage: SQLAlchemy Core tables, Alembic migrations and the Store that reads and writes them.
 
 The Store is split into per-domain mixins (after reader's storage): stories, sources,
-mentions, status. Only here do driver errors become :class:`~engine.errors.StorageError`.
+mentions, status. Only here do driver errors become :class:`~noisecast.engine.errors.StorageError`.
 """
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from engine.config import DatabaseSettings
-from engine.errors import StorageError
-from engine.store import migrate as _migrate
-from engine.store._forecasts import ForecastsMixin
-from engine.store._jobs import JobsMixin
-from engine.store._mentions import Collected, MentionsMixin, Outcome, title_key
-from engine.store._noise import NoiseMixin
-from engine.store._review import ReviewMixin
-from engine.store._sources import REMOVED, SourcesMixin
-from engine.store._stories import StoriesMixin
-from engine.store.db import make_engine
-from engine.store.tables import fetches, job_runs, mentions, sources, stories
+from noisecast.engine.config import DatabaseSettings
+from noisecast.engine.errors import StorageError
+from noisecast.engine.store import migrate as _migrate
+from noisecast.engine.store._forecasts import ForecastsMixin
+from noisecast.engine.store._jobs import JobsMixin
+from noisecast.engine.store._mentions import Collected, MentionsMixin, Outcome, title_key
+from noisecast.engine.store._noise import NoiseMixin
+from noisecast.engine.store._review import ReviewMixin
+from noisecast.engine.store._sources import REMOVED, SourcesMixin
+from noisecast.engine.store._stories import StoriesMixin
+from noisecast.engine.store.db import make_engine
+from noisecast.engine.store.tables import fetches, job_runs, mentions, sources, stories
 
 __all__ = ["Collected", "Outcome", "Store", "title_key"]
 

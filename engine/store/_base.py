@@ -1,8 +1,8 @@
 """What every part of the Store shares: the engine, transactions, dialect-aware upserts.
 
 Values from outside are fitted to their columns before they are written
-(``engine.store._fit``); rows the database still refuses raise :class:`RowsRefused`, so that a
-caller writing several sources' rows at once can write the others without them.
+(``noisecast.engine.store._fit``); rows the database still refuses raise :class:`RowsRefused`, so
+that a caller writing several sources' rows at once can write the others without them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy.exc import (
     StatementError,
 )
 
-from engine.errors import StorageError
+from noisecast.engine.errors import StorageError
 
 # Errors of the database rather than of our code: locked, unreachable, schema missing.
 _WRAPPED = (OperationalError, ProgrammingError, InterfaceError)

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from engine.errors import NoisecastError
-from engine.store._base import StoreBase
-from engine.store.tables import editor_sessions, editors
+from noisecast.engine.errors import NoisecastError
+from noisecast.engine.store._base import StoreBase
+from noisecast.engine.store.tables import editor_sessions, editors
 
 
 class EditorsMixin(StoreBase):

@@ -5,7 +5,7 @@ number, date or text a hostile or broken source sends can make a write fail.
   ``score + comments``, which readers add in SQL, still fits; a body's size to
   ``0..BIGINT_MAX``; the other numbers of a ``fetches`` row to ``0..INT_MAX``.
 - **Text** loses the NUL bytes and lone surrogates that PostgreSQL (or UTF-8) cannot store;
-  error text from outside goes through :func:`feeds.text.printable` (no terminal escapes).
+  error text from outside goes through :func:`noisecast.feeds.text.printable` (no terminal escapes).
 - **A mention's time is never in the future.** An item dated later than when it was first seen
   (beyond ``FUTURE_SKEW``, for clocks a little ahead), or before 1970, is stored at its
   first-seen time, counted in the hour it arrived, and the date its feed stated is kept in
@@ -13,7 +13,7 @@ number, date or text a hostile or broken source sends can make a write fail.
   ``fetched_at``, so the same item never moves forward, and a feed that corrects its date
   moves it (the change log names the old hour and the new one).
 - Times outside ``EARLIEST_TIME..LATEST_TIME`` already stored (by a version that did not clamp,
-  or by hand) are ignored by the hourly reads (``engine.store._noise``).
+  or by hand) are ignored by the hourly reads (``noisecast.engine.store._noise``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from feeds.mention import Mention
-from feeds.text import printable
+from noisecast.feeds.mention import Mention
+from noisecast.feeds.text import printable
 
 BIGINT_MAX = 2**63 - 1  # a BIGINT column's largest value (SQLite's INTEGER too)
 COUNT_MAX = 2**62 - 1  # a stored score or comment count: two of them still add up in a BIGINT

@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select, update
 
-from engine.store._base import StoreBase
-from engine.store.tables import forecasts, model_runs, stories, story_hourly
+from noisecast.engine.store._base import StoreBase
+from noisecast.engine.store.tables import forecasts, model_runs, stories, story_hourly
 
 PENDING = "pending"
 SUPERSEDED = "superseded"  # a newer pending suggestion replaced it before review
@@ -45,7 +45,7 @@ class ForecastsMixin(StoreBase):
         checksum: str | None = None,
     ) -> int:
         """Record a fitted model; ``checksum`` is the sha256 (hex) of the file at ``path``,
-        checked before the file is ever loaded (engine.forecasting)."""
+        checked before the file is ever loaded (noisecast.engine.jobs.forecasting)."""
         with self.transaction() as conn:
             result = conn.execute(
                 model_runs.insert().values(

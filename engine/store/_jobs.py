@@ -11,8 +11,8 @@ its job store between them, so they coordinate here (DESIGN.md "Scale"):
 - **The cycle lock.** The hourly cycle runs under a session-level PostgreSQL advisory lock on a
   fixed key, and the hours it completed are ``job_runs`` rows (``job = "cycle"``, one ``ok``
   row per ``hour``), read and written while the lock is held: however many scorers run, each
-  hour is scored by one of them, once. On SQLite only one process runs (engine.scheduler
-  enforces it), so the lock is always granted.
+  hour is scored by one of them, once. On SQLite only one process runs
+  (noisecast.engine.jobs.scheduler enforces it), so the lock is always granted.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine.errors import StorageError
-from engine.store._base import _WRAPPED, StoreBase, _explain
-from engine.store.tables import fetches, job_runs, noise_scores, sources
+from noisecast.engine.errors import StorageError
+from noisecast.engine.store._base import _WRAPPED, StoreBase, _explain
+from noisecast.engine.store.tables import fetches, job_runs, noise_scores, sources
 
 # pg_try_advisory_lock(CYCLE_LOCK_KEY): "nois" as a 32-bit number. A bigint key below 2**31
 # shows in pg_locks as classid 0, objid KEY, objsubid 1.
@@ -307,7 +307,7 @@ class JobsMixin(StoreBase):
     def health_window(
         self, since: datetime, until: datetime
     ) -> tuple[list[dict[str, Any]], list[tuple[int, datetime, str]]]:
-        """What engine.cycle.assess_health reads: every source (id, name, created_at,
+        """What noisecast.engine.jobs.cycle.assess_health reads: every source (id, name, created_at,
         interval_minutes, disabled_at) and the fetches (source id, started, outcome) that
         started in ``[since, until)``."""
         with self.reading() as conn:

@@ -5,7 +5,7 @@ cursors and new schedule commit together or not at all: a crash mid-run leaves e
 either fully recorded or still due, so a rerun fills the gap and the unique key
 (source, external id) keeps it from duplicating.
 
-Every value is fitted to its column first (``engine.store._fit``): counts clamped, text
+Every value is fitted to its column first (``noisecast.engine.store._fit``): counts clamped, text
 storable, error text printable, and a mention's time never later than when it was first seen
 (the date its feed stated kept in ``stated_published_at``).
 """
@@ -21,10 +21,11 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
-from engine.match import tokenize
-from engine.store._base import StoreBase
-from engine.store._fit import Stored, fitted, fitted_fetch, printable_text
-from engine.store.tables import (
+from noisecast.engine.core.match import tokenize
+from noisecast.engine.core.syndication import WEB_KINDS, Grouper, Item, keys_of
+from noisecast.engine.store._base import StoreBase
+from noisecast.engine.store._fit import Stored, fitted, fitted_fetch, printable_text
+from noisecast.engine.store.tables import (
     fetches,
     mention_engagement,
     mentions,
@@ -35,9 +36,8 @@ from engine.store.tables import (
     story_mentions,
     syndication_heads,
 )
-from engine.syndication import WEB_KINDS, Grouper, Item, keys_of
-from feeds.base import Cursor
-from feeds.mention import Mention
+from noisecast.feeds.base import Cursor
+from noisecast.feeds.mention import Mention
 
 _CHUNK = 500
 _UPDATED_ON_CONFLICT = (
@@ -197,7 +197,8 @@ class MentionsMixin(StoreBase):
                     }
                     for key, values in decided.cursors.items()
                 ]
-                # written whole: a worker's lease on the source (engine.store._jobs) ends here
+                # written whole: a worker's lease on the source (noisecast.engine.store._jobs) ends
+                # here
                 values = {**decided.source_values, "lease_owner": None, "lease_until": None}
                 for column in ("last_error", "disabled_reason"):
                     if column in values:
@@ -283,7 +284,7 @@ class MentionsMixin(StoreBase):
     ) -> None:
         """Log every (story, mention) whose hourly rows this collection may have altered: new
         matches, and known matches whose time, outlet or engagement changed (at the old time
-        and the new one), for the incremental hourly update (engine.noise)."""
+        and the new one), for the incremental hourly update (noisecast.engine.jobs.noise)."""
         when: dict[int, datetime] = {}  # each mention's time after this collection
         moved: dict[int, set[datetime]] = {}  # known mentions that changed: old and new time
         for key, m in found.items():
@@ -375,7 +376,8 @@ class MentionsMixin(StoreBase):
         batch: Sequence[Collected],
         now: datetime,
     ) -> None:
-        """Give each new web mention its syndication group (see engine.syndication)."""
+        """Give each new web mention its syndication group (see
+        noisecast.engine.core.syndication)."""
         kinds = {c.source_id: c.kind for c in batch}
         new = sorted(
             (

@@ -1,8 +1,9 @@
-"""The noise-level stages' reads and writes, as pandas frames in the columns of engine.schema.
+"""The noise-level stages' reads and writes, as pandas frames in the columns of
+noisecast.engine.schema.
 
-Mention times outside ``EARLIEST_TIME..LATEST_TIME`` (engine.store._fit) are never read here: a
-row left by a version that did not clamp, or by hand, is ignored rather than computed with, so
-it cannot stop the hourly update or a rebuild. Change-log rows at such times are deleted
+Mention times outside ``EARLIEST_TIME..LATEST_TIME`` (noisecast.engine.store._fit) are never read
+here: a row left by a version that did not clamp, or by hand, is ignored rather than computed with,
+so it cannot stop the hourly update or a rebuild. Change-log rows at such times are deleted
 unapplied.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Float, and_, cast, delete, func, select
 
-from engine.schema import (
+from noisecast.engine.schema import (
     ENGAGEMENT,
     GROUP,
     HOUR,
@@ -25,9 +26,9 @@ from engine.schema import (
     STORY,
     WHEN,
 )
-from engine.store._base import StoreBase
-from engine.store._fit import EARLIEST_TIME, LATEST_TIME
-from engine.store.tables import (
+from noisecast.engine.store._base import StoreBase
+from noisecast.engine.store._fit import EARLIEST_TIME, LATEST_TIME
+from noisecast.engine.store.tables import (
     collection_health,
     fetches,
     mention_time,
@@ -127,9 +128,9 @@ class NoiseMixin(StoreBase):
         return self._mention_rows(rows)
 
     def pending_changes(self) -> tuple[pd.DataFrame, list[int]]:
-        """The change log of the hourly rows (engine.noise): a mention frame whose ``when`` is
-        the logged time, and the log's sequence numbers, to delete once applied (those of rows
-        at implausible times too, which the frame leaves out)."""
+        """The change log of the hourly rows (noisecast.engine.jobs.noise): a mention frame whose
+        ``when`` is the logged time, and the log's sequence numbers, to delete once applied (those
+        of rows at implausible times too, which the frame leaves out)."""
         query = (
             select(
                 noise_changes.c.seq,
@@ -182,7 +183,8 @@ class NoiseMixin(StoreBase):
     def health_inputs(
         self, since: datetime, until: datetime
     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """(fetches, collected mentions, sources) frames for engine.aggregate.collection_health."""
+        """(fetches, collected mentions, sources) frames for
+        noisecast.engine.core.aggregate.collection_health."""
         with self.reading() as conn:
             fetch_rows = conn.execute(
                 select(fetches.c.source_id, fetches.c.started_at, fetches.c.outcome).where(

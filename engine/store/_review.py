@@ -1,6 +1,6 @@
 """Editor review: editors, the queue of suggestions with their evidence, the review actions
 (a conditional update and an append-only ``review_events`` row, in one transaction) and what
-is published. The shaping that needs no database is in :mod:`engine.review`."""
+is published. The shaping that needs no database is in :mod:`noisecast.engine.core.review`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Text, func, literal, select, update
 from sqlalchemy.engine import Connection
 
-from engine.errors import NoisecastError
-from engine.review import ACTIONS, ReviewConflict, conflict_message
-from engine.store._editors import EditorsMixin
-from engine.store.tables import (
+from noisecast.engine.core.review import ACTIONS, ReviewConflict, conflict_message
+from noisecast.engine.errors import NoisecastError
+from noisecast.engine.store._editors import EditorsMixin
+from noisecast.engine.store.tables import (
     forecasts,
     mention_time,
     mentions,
@@ -299,11 +299,12 @@ class ReviewMixin(EditorsMixin):
     ) -> dict[str, Any]:
         """Approve, edit-and-approve or reject a pending suggestion, and record the event, in
         one transaction. ``text`` is the editor's text (edit) or the reason (reject), already
-        checked (:func:`engine.review.check_edit`, :func:`~engine.review.check_reason`).
+        checked (:func:`noisecast.engine.core.review.check_edit`,
+        :func:`~noisecast.engine.core.review.check_reason`).
 
         The update changes the row only while it is still pending and the editor saw it
-        pending; otherwise :class:`~engine.review.ReviewConflict` says who reviewed it when (or
-        that a newer suggestion replaced it) and nothing is written."""
+        pending; otherwise :class:`~noisecast.engine.core.review.ReviewConflict` says who reviewed
+        it when (or that a newer suggestion replaced it) and nothing is written."""
         if action not in ACTIONS:
             raise ValueError(f"action: expected one of {ACTIONS}, got {action!r}")
         if action != "approve" and not text:

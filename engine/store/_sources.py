@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
-from engine.errors import AlreadyExistsError, NoisecastError
-from engine.store._base import StoreBase
-from engine.store.tables import source_cursors, sources
-from feeds.base import Cursor
+from noisecast.engine.errors import AlreadyExistsError, NoisecastError
+from noisecast.engine.store._base import StoreBase
+from noisecast.engine.store.tables import source_cursors, sources
+from noisecast.feeds.base import Cursor
 
 # A removed source is kept (its mentions stay: mentions.source_id is ON DELETE CASCADE, so the
 # row cannot go) but disabled with this reason, and hidden from lists and from config sync.

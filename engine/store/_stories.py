@@ -8,9 +8,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import delete, literal, select, update
 
-from engine.errors import AlreadyExistsError, NoisecastError
-from engine.store._base import StoreBase
-from engine.store.tables import (
+from noisecast.engine.errors import AlreadyExistsError, NoisecastError
+from noisecast.engine.store._base import StoreBase
+from noisecast.engine.store.tables import (
     mention_time,
     mentions,
     noise_changes,

@@ -112,8 +112,8 @@ sources = Table(
     Index(None, "next_due_at"),
 )
 
-# Per task of a source (key "" is the source's own URL; see feeds.base.Task for the others):
-# the HTTP validators saved when the content last changed, and the collector's own state.
+# Per task of a source (key "" is the source's own URL; see noisecast.feeds.base.Task for the
+# others): the HTTP validators saved when the content last changed, and the collector's own state.
 source_cursors = Table(
     "source_cursors",
     metadata,
@@ -174,7 +174,7 @@ mentions = Table(
 )
 
 # Syndication: per canonical URL ("u:" + sha1) its first mention, per headline ("t:" +
-# title_key) its current group head; see engine/syndication.py.
+# title_key) its current group head; see engine/core/syndication.py.
 syndication_heads = Table(
     "syndication_heads",
     metadata,
@@ -206,7 +206,7 @@ story_mentions = Table(
 # The change log of the incremental hourly aggregation: one row whenever a (story, mention)
 # row that story_hourly counts was added, removed or altered, with the mention's time (its old
 # and its new time when that moved). The hourly update recomputes the hours these rows touch
-# and deletes them in the same transaction (engine.noise).
+# and deletes them in the same transaction (noisecast.engine.jobs.noise).
 noise_changes = Table(
     "noise_changes",
     metadata,
@@ -252,8 +252,8 @@ noise_scores = Table(
     Column("components", JSON, nullable=False),
     Column("unhealthy", Boolean, nullable=False, server_default=false()),
     Column("mention_ids", JSON),  # the mentions that drove the score (its last hours)
-    # migration 0006: the hourly cycle's data health (engine.cycle): too many sources failing
-    # in the hours before makes the score low-confidence, and the note says why
+    # migration 0006: the hourly cycle's data health (noisecast.engine.jobs.cycle): too many sources
+    # failing in the hours before makes the score low-confidence, and the note says why
     Column("low_confidence", Boolean, nullable=False, server_default=false()),
     Column("confidence_note", Text),
 )
@@ -346,7 +346,7 @@ job_runs = Table(
     Column("status", String(16), nullable=False),
     Column("detail", JSON),
     # migration 0006: the hour a cycle run scored (one "ok" row per hour), and which process
-    # (engine.scheduler.owner_id: host:pid:random) ran the job
+    # (noisecast.engine.jobs.scheduler.owner_id: host:pid:random) ran the job
     Column("hour", UTCDateTime),
     Column("worker", String(200)),
     Index(None, "job", "hour"),

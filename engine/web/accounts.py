@@ -14,9 +14,9 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from engine.errors import ConfigError
-from engine.review import ROLES
-from engine.store import Store
+from noisecast.engine.core.review import ROLES
+from noisecast.engine.errors import ConfigError
+from noisecast.engine.store import Store
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,79}$")
 MIN_PASSWORD = 8

@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from engine.config import Settings
-from engine.review import published_story
-from engine.store import Store
-from engine.web.app import store_of
+from noisecast.engine.config import Settings
+from noisecast.engine.core.review import published_story
+from noisecast.engine.store import Store
+from noisecast.engine.web.pages import store_of
 
 router = APIRouter(prefix="/api")
 

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 
 import anyio
 
-from engine.errors import NoisecastError
+from noisecast.engine.errors import NoisecastError
 
 __all__ = ["Attempt", "HashingBusy", "LoginGuard", "LoginLimits", "TooManyAttempts"]
 

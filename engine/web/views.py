@@ -1,6 +1,6 @@
 """The review pages: login, the queue, a story, the edit form, and the three actions. Each view
 makes one Store call and hands the result to a template (shaped, where needed, by the pure
-functions of :mod:`engine.review`)."""
+functions of :mod:`noisecast.engine.core.review`)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,18 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from engine.errors import NoisecastError
-from engine.review import (
+from noisecast.engine.core.review import (
     STATUSES,
     ReviewInputError,
     check_edit,
     check_reason,
     story_view,
 )
-from engine.score import LEVELS
-from engine.web.accounts import new_session_token, token_hash, verify_password
-from engine.web.app import (
+from noisecast.engine.core.score import LEVELS
+from noisecast.engine.errors import NoisecastError
+from noisecast.engine.web.accounts import new_session_token, token_hash, verify_password
+from noisecast.engine.web.limits import HashingBusy, LoginGuard, TooManyAttempts
+from noisecast.engine.web.pages import (
     SESSION_SECONDS,
     LoginRequired,
     error_page,
@@ -31,7 +32,6 @@ from engine.web.app import (
     render,
     store_of,
 )
-from engine.web.limits import HashingBusy, LoginGuard, TooManyAttempts
 
 router = APIRouter()
 
@@ -71,7 +71,7 @@ async def login(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    """Check the password within the login limits (:mod:`engine.web.limits`): too many
+    """Check the password within the login limits (:mod:`noisecast.engine.web.limits`): too many
     failures is a 429, no free hashing slot a 503, both with Retry-After."""
     guard: LoginGuard = request.app.state.login_guard
     store = store_of(request)

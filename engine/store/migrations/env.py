@@ -1,10 +1,11 @@
-"""Alembic environment: runs on the connection that :func:`engine.store.migrate` hands it."""
+"""Alembic environment: runs on the connection that :func:`noisecast.engine.store.migrate` hands
+it."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from engine.store.tables import metadata
+from noisecast.engine.store.tables import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
