@@ -20,7 +20,8 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -215,6 +216,63 @@ class ReviewSettings(_Section):
     hedge_close: str = Field("Events may develop differently.", min_length=1)
 
 
+class TimelineSettings(_Section):
+    """How the Timeline's rules read the signals (engine/core/timeline.py)."""
+
+    # "Picked up on social": the first hour with at least social_min_mentions social mentions
+    # (Reddit, Hacker News, Mastodon) and at least social_factor times the story's own mean
+    # social mentions per hour over the social_baseline_hours before it.
+    social_min_mentions: int = Field(3, ge=1)
+    social_factor: float = Field(3.0, ge=1.0)
+    social_baseline_hours: int = Field(24, ge=1)
+
+
+class OutletSettings(_Section):
+    """One ``[[outlets]]`` entry: how the newsroom ranks a publisher (by host)."""
+
+    host: str = Field(min_length=1, max_length=253)  # matches the host and its subdomains
+    name: str = Field("", max_length=200)  # shown in the Timeline; the host when empty
+    tier: Literal["major", "standard"] = "major"
+
+    @field_validator("host")
+    @classmethod
+    def _bare_host(cls, value: str) -> str:
+        host = value.strip().lower().removeprefix("www.")
+        if not host or "/" in host or ":" in host or " " in host:
+            raise ValueError(f"expected a host name such as 'bbc.co.uk', got {value!r}")
+        return host
+
+
+class PublicSettings(_Section):
+    """The reader-facing story page and its embeddable widgets (``noisecast serve``)."""
+
+    # Origins allowed to frame /embed/... widgets (CSP frame-ancestors), e.g.
+    # ["https://www.example-news.com"]. Empty: no site may frame them.
+    frame_ancestors: tuple[str, ...] = ()
+    # The base URL the page is reached at, for links in alerts and the embed snippet.
+    base_url: str = "http://127.0.0.1:8000"
+    cache_seconds: int = Field(60, ge=0)
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path
+                not in (
+                    "",
+                    "/",
+                )
+            ):
+                raise ValueError(
+                    f"not an origin: {origin!r} (expected scheme://host[:port], no path)"
+                )
+        return tuple(o.rstrip("/") for o in value)
+
+
 class SourceSettings(_Section):
     """One ``[[sources]]`` entry. ``options`` are the kind's own settings (see config.toml)."""
 
@@ -279,6 +337,9 @@ class Settings(_Section):
     scoring: ScoringSettings = ScoringSettings()
     forecast: ForecastSettings = ForecastSettings()
     review: ReviewSettings = ReviewSettings()
+    timeline: TimelineSettings = TimelineSettings()
+    public: PublicSettings = PublicSettings()
+    outlets: tuple[OutletSettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
     stories: tuple[StorySettings, ...] = ()
     path: Path | None = Field(None, exclude=True)

@@ -336,6 +336,53 @@ editor_sessions = Table(
     Column("revoked_at", UTCDateTime),
 )
 
+# migration 0008: the story Timeline. An entry is proposed by a rule of engine/core/timeline.py
+# (key = the rule, e.g. "first_seen", "level:High") or added by an editor ("editor:<hex>"). The
+# proposal (at/title/text/link/evidence) follows the signals; what is public is the published_*
+# copy an editor approved. needs_review: the proposal changed after an editor acted on it.
+# version: bumped on every change, so an editor acting on a stale view gets a conflict.
+timeline_entries = Table(
+    "timeline_entries",
+    metadata,
+    _id(),
+    _fk("story_id", "stories.id", nullable=False),
+    Column("key", String(80), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("link", Text),
+    Column("evidence", JSON, nullable=False),
+    Column("evidence_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False, server_default="proposed"),
+    Column("needs_review", Boolean, nullable=False, server_default=false()),
+    Column("published_at", UTCDateTime),
+    Column("published_title", Text),
+    Column("published_text", Text),
+    Column("published_link", Text),
+    Column("reviewer", String(80)),
+    Column("reviewed_at", UTCDateTime),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("story_id", "key"),
+    Index(None, "status"),
+)
+
+# Append-only: who (an editor, or "noisecast" for the hourly job) did what to which entry.
+timeline_events = Table(
+    "timeline_events",
+    metadata,
+    _id(),
+    _fk("entry_id", "timeline_entries.id", nullable=False, index=True),
+    Column("actor", String(80), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("note", Text),
+    Column("at", UTCDateTime, nullable=False),
+)
+
 job_runs = Table(
     "job_runs",
     metadata,
