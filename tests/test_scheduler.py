@@ -26,14 +26,9 @@ from noisecast.engine.config import ForecastSettings, ScheduleSettings, Settings
 from noisecast.engine.errors import StorageError
 from noisecast.engine.jobs.catalog import sync_from_config
 from noisecast.engine.jobs.collect import collect
+from noisecast.engine.jobs.process import make_clock, owner_id
 from noisecast.engine.jobs.schedule_status import schedule_status
-from noisecast.engine.jobs.scheduler import (
-    Worker,
-    build_scheduler,
-    make_clock,
-    owner_id,
-    run_scheduler,
-)
+from noisecast.engine.jobs.scheduler import Worker, build_scheduler, run_scheduler
 from noisecast.engine.store import Store
 from noisecast.engine.store.tables import fetches, job_runs, mentions, sources
 from tests.conftest import ROOT, T0, fast_collector

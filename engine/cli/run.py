@@ -9,7 +9,8 @@ import click
 
 from noisecast.engine.cli._common import handle_errors
 from noisecast.engine.config import Secrets
-from noisecast.engine.jobs.scheduler import ROLES, make_clock, run_scheduler
+from noisecast.engine.jobs.process import make_clock
+from noisecast.engine.jobs.scheduler import ROLES, run_scheduler
 
 
 @click.command("run")

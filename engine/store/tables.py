@@ -393,7 +393,7 @@ job_runs = Table(
     Column("status", String(16), nullable=False),
     Column("detail", JSON),
     # migration 0006: the hour a cycle run scored (one "ok" row per hour), and which process
-    # (noisecast.engine.jobs.scheduler.owner_id: host:pid:random) ran the job
+    # (noisecast.engine.jobs.process.owner_id: host:pid:random) ran the job
     Column("hour", UTCDateTime),
     Column("worker", String(200)),
     Index(None, "job", "hour"),
