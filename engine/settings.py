@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from noisecast.engine.core.score import ScoreParams
 from noisecast.engine.schema import COMPONENTS
 from noisecast.feeds import registry
 from noisecast.feeds.http import unusable_url
@@ -29,6 +30,9 @@ def _check_url(value: str) -> str:
 def _check_url_template(value: str) -> str:
     _check_url(value.replace("{query}", "q"))
     return value
+
+
+_SCORE_DEFAULTS = ScoreParams()
 
 
 class _Section(BaseModel):
@@ -137,16 +141,10 @@ class ScoringSettings(_Section):
     """The noise level's settings (docs/scoring.md). Checked here, when config is read, so
     that a bad value stops ``init`` rather than crash ``score`` later."""
 
-    window_hours: int = Field(24 * 7, ge=24)
-    thresholds: tuple[float, float, float, float] = (20.0, 40.0, 60.0, 80.0)
-    weights: dict[str, float] = Field(
-        default_factory=lambda: {
-            "volume": 0.4,
-            "velocity": 0.2,
-            "breadth": 0.25,
-            "engagement": 0.15,
-        }
-    )
+    # The defaults are the score's documented definition (engine/core/score.py ScoreParams).
+    window_hours: int = Field(_SCORE_DEFAULTS.window_hours, ge=24)
+    thresholds: tuple[float, float, float, float] = _SCORE_DEFAULTS.thresholds
+    weights: dict[str, float] = Field(default_factory=lambda: dict(_SCORE_DEFAULTS.weights))
     unhealthy_failed_share: float = Field(0.5, ge=0, le=1)
 
     @field_validator("thresholds")
