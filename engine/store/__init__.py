@@ -23,6 +23,7 @@ from noisecast.engine.store._noise import NoiseMixin
 from noisecast.engine.store._review import ReviewMixin
 from noisecast.engine.store._sources import REMOVED, SourcesMixin
 from noisecast.engine.store._stories import StoriesMixin
+from noisecast.engine.store._timeline import TimelineMixin
 from noisecast.engine.store.db import make_engine
 from noisecast.engine.store.tables import fetches, job_runs, mentions, sources, stories
 
@@ -30,7 +31,14 @@ __all__ = ["Collected", "Outcome", "Store", "title_key"]
 
 
 class Store(
-    StoriesMixin, SourcesMixin, MentionsMixin, NoiseMixin, ForecastsMixin, JobsMixin, ReviewMixin
+    StoriesMixin,
+    SourcesMixin,
+    MentionsMixin,
+    NoiseMixin,
+    ForecastsMixin,
+    JobsMixin,
+    ReviewMixin,
+    TimelineMixin,
 ):
     """The database behind noisecast, SQLite or PostgreSQL."""
 
