@@ -6,17 +6,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from noisecast.engine.core.review import ReviewConflict, ReviewInputError
 from noisecast.engine.core.timeline import Proposal
 from noisecast.engine.errors import NoisecastError
+from noisecast.engine.jobs.cycle import run_cycle
+from noisecast.engine.jobs.timeline import update_timeline
 from noisecast.engine.store import Store
 from noisecast.engine.store.tables import timeline_entries, timeline_events
 from tests.conftest import T0
+from tests.test_cycle import seed, settings_for
 from tests.test_store import add_source, mention, record
 
 LATER = T0 + timedelta(hours=2)
@@ -328,3 +332,41 @@ def test_timeline_mentions_snapshot_social_engagement_at_the_end_of_the_posts_ho
     assert rows["rss"].engagement == 0.0 and rows["rss"].outlet == "www.daily-ledger.example"
     assert str(frame["when"].dt.tz) == "UTC"
     assert len(store.timeline_mentions(story, T0)) == 1  # before the post
+
+
+# --- the hourly job and the cycle ------------------------------------------------------------
+
+
+def test_the_cycle_proposes_entries_and_a_rerun_adds_nothing(store: Store, tmp_path: Path) -> None:
+    seed(store)
+    settings = settings_for(str(store.engine.url), tmp_path)
+    clock = T0 + timedelta(minutes=10)
+    report = run_cycle(store, settings, clock=lambda: clock)
+    assert report.hours[0].forecast is not None
+    story = store.story_id("strike")
+    rows = store.timeline_entries(story)
+    keys = {r["key"] for r in rows}
+    assert "first_seen" in keys and all(r["status"] == "proposed" for r in rows)
+    first = entry(store, story, "first_seen")
+    assert first["at"] == T0 - 8 * timedelta(hours=1) + timedelta(minutes=1)
+    assert first["text"].startswith("news.example first reported it: “Dock strike update")
+    detail = store.job_runs("cycle", limit=1)[0]["detail"]
+    assert detail["timeline"]["status"] == "ok"
+    assert detail["timeline"]["created"] == len(rows) and detail["timeline"]["failed"] == []
+    events = count(store, timeline_events)
+    again = update_timeline(store, settings, now=clock)
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, len(rows))
+    assert store.timeline_entries(story) == rows and count(store, timeline_events) == events
+
+
+def test_a_timeline_failure_never_stops_the_forecast(store: Store, tmp_path: Path) -> None:
+    seed(store)
+    settings = settings_for(str(store.engine.url), tmp_path)
+    with store.engine.begin() as conn:  # the audit table is gone: every sync fails
+        conn.execute(text("DROP TABLE timeline_events"))
+    report = run_cycle(store, settings, clock=lambda: T0 + timedelta(minutes=10))
+    assert report.hours[0].forecast is not None and report.hours[0].forecast["forecasts"] == 1
+    run = store.job_runs("cycle", limit=1)[0]
+    assert run["status"] == "ok"
+    assert run["detail"]["timeline"]["failed"] == ["strike"]
+    assert count(store, timeline_entries) == 0  # the story's transaction was rolled back

@@ -1,5 +1,5 @@
 """The hourly update cycle: which hours to run, whether the data behind them can be trusted, and
-running them (aggregate -> score -> forecast -> suggestions).
+running them (aggregate -> score -> forecast -> suggestions -> the Timeline's proposals).
 
 **Which hours.** Hour ``h`` (``[h, h+1h)``) is *ready* at ``h + 1h + cycle_minute``: the
 minutes after the hour let the collections that started before it finish. A cycle runs every
@@ -22,7 +22,10 @@ stage's own per-hour flag (``noise_scores.unhealthy``,
 noisecast.engine.core.aggregate.collection_health).
 
 Only the newest hour of a catch-up is forecast: a forecast is for the hours ahead, and the
-forecasts older hours would have made are of no use once those hours have passed.
+forecasts older hours would have made are of no use once those hours have passed. The newest
+hour also updates the Timeline (noisecast.engine.jobs.timeline: its rules read every stored
+hour, so one update covers a catch-up); a Timeline failure is logged and recorded in the hour's
+detail, and never stops the scores or the forecast.
 
 The decisions (:func:`ready_hour`, :func:`next_cycle_time`, :func:`hours_to_run`,
 :func:`assess_health`) are pure and live in :mod:`noisecast.engine.core.cycle_rules` (times
@@ -48,6 +51,7 @@ from noisecast.engine.core.cycle_rules import (
 )
 from noisecast.engine.errors import NoisecastError
 from noisecast.engine.jobs.noise import update_noise
+from noisecast.engine.jobs.timeline import update_timeline
 from noisecast.engine.store import Store
 
 log = logging.getLogger("noisecast.cycle")
@@ -192,6 +196,7 @@ def _run_hour(
                 outlook = {"status": "error", "error": f"{type(e).__name__}: {e}"}
                 log.warning("forecast failed: %s: %s", type(e).__name__, e, extra=extra)
             detail["forecast"] = outlook
+            detail["timeline"] = _timeline(store, settings, clock(), extra)
         check()  # still the only scorer: then this hour is done
         store.finish_job(run_id, now=clock(), status="ok", detail=detail)
     except BaseException as e:
@@ -212,6 +217,19 @@ def _run_hour(
             f"hour {hour:%Y-%m-%d %H:%M} UTC was scored, but its forecast failed: {forecast_error}"
         ) from forecast_error
     return HourResult(hour, noise.scores, health, outlook)
+
+
+def _timeline(
+    store: Store, settings: Settings, now: datetime, extra: dict[str, str]
+) -> dict[str, Any]:
+    """The Timeline from what is stored now (after the forecast, so that a failure here never
+    holds the forecasts back; it is logged and recorded in the hour's detail, and the next
+    hour's update catches up)."""
+    try:
+        return {"status": "ok", **update_timeline(store, settings, now=now)}
+    except Exception as e:
+        log.warning("timeline update failed: %s: %s", type(e).__name__, e, extra=extra)
+        return {"status": "error", "error": f"{type(e).__name__}: {e}"}
 
 
 def _forecast(

@@ -29,6 +29,7 @@ from noisecast.engine.store.tables import (
     mention_engagement,
     mention_time,
     mentions,
+    noise_scores,
     stories,
     story_mentions,
     timeline_entries,
@@ -144,6 +145,20 @@ class TimelineMixin(StoreBase):
             records.append((int(mid), at, kind, outlet, title, url, value))
         frame = pd.DataFrame.from_records(records, columns=list(MENTION_FRAME_COLUMNS))
         frame["when"] = pd.to_datetime(frame["when"], utc=True)
+        return frame
+
+    def timeline_scores(self, story_id: int, until: datetime) -> pd.DataFrame:
+        """A story's stored scores of the hours before ``until``: as_of, score, level (the
+        columns of ``Store.scores_frame`` the rules read, without its JSON)."""
+        query = (
+            select(noise_scores.c.as_of, noise_scores.c.score, noise_scores.c.level)
+            .where(noise_scores.c.story_id == story_id, noise_scores.c.as_of < until)
+            .order_by(noise_scores.c.as_of)
+        )
+        with self.reading() as conn:
+            rows = [tuple(r) for r in conn.execute(query)]
+        frame = pd.DataFrame.from_records(rows, columns=["as_of", "score", "level"])
+        frame["as_of"] = pd.to_datetime(frame["as_of"], utc=True)
         return frame
 
     def sync_timeline(
