@@ -38,6 +38,7 @@ __all__ = [
     "history_chart",
     "opens_with",
     "outcome",
+    "published_entry",
     "published_story",
     "published_text",
     "safe_url",
@@ -243,13 +244,29 @@ def published_text(row: Mapping[str, Any]) -> str:
     return _OLD_LOW_CONFIDENCE.sub(" Confidence is low.", text, count=1)
 
 
-def published_story(row: Mapping[str, Any], *, hedge: str) -> dict[str, Any]:
-    """The JSON a story page reads: its current noise level and its latest approved forecast.
+def published_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A published Timeline entry as the JSON carries it: ``at`` (ISO), ``title``, ``text``,
+    ``link`` (only an http(s) URL, else null) and ``kind``."""
+    return {
+        "at": _iso(entry["at"]),
+        "title": str(entry["title"]),
+        "text": str(entry["text"]),
+        "link": safe_url(entry.get("link")),
+        "kind": str(entry["kind"]),
+    }
+
+
+def published_story(
+    row: Mapping[str, Any], *, hedge: str, timeline: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """The JSON a story page reads: its current noise level, its latest approved forecast and
+    its published Timeline.
 
     ``row`` is one of :meth:`Store.published_rows`: the story, its latest score
     (``score``, ``level``, ``score_as_of``) and its latest approved forecast (``forecast_*``
-    keys, None when nothing is approved). ``updated`` is the later of the score's hour end and
-    the approval."""
+    keys, None when nothing is approved). ``timeline`` is the story's
+    :meth:`Store.published_timeline` (approved entries only), shown newest first. ``updated``
+    is the later of the score's hour end and the approval."""
     score_end = row["score_as_of"] + timedelta(hours=1) if row.get("score_as_of") else None
     forecast = None
     if row.get("forecast_id") is not None:
@@ -281,6 +298,9 @@ def published_story(row: Mapping[str, Any], *, hedge: str) -> dict[str, Any]:
         "updated": _iso(max(times)) if times else None,
         "hedge": hedge,
         "forecast": forecast,
+        "timeline": [
+            published_entry(e) for e in sorted(timeline, key=lambda e: e["at"], reverse=True)
+        ],
     }
 
 
