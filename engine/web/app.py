@@ -10,10 +10,12 @@ Security, in one place:
   each) run at most two at once (:mod:`noisecast.engine.web.limits`);
 - every POST must carry that token (form field ``csrf`` or header ``X-CSRF-Token``): an
   app-wide dependency checks it before any view runs;
-- every page but the login page needs a session; the published JSON (``/api``) needs none;
+- every page but the login page needs a session; the published JSON (``/api``), the story
+  page readers see (``/stories/{slug}`` without a session) and its widgets (``/embed``) need
+  none (:mod:`noisecast.engine.web.public`: their own CSP, cacheable, no cookie);
 - templates are autoescaped and feed text is never marked safe; links are rendered only for
   http(s) URLs (:func:`noisecast.engine.core.review.safe_url`); a Content-Security-Policy allows no
-  script at all and no inline style;
+  script at all and no inline style (a widget's one inline stylesheet is allowed by its hash);
 - every response carries the security headers, errors included: :class:`SecurityHeaders`
   wraps the whole app, outside Starlette's error middleware (:class:`ReviewApp`); a malformed
   or out-of-range id is a 404 or a 422 page, an unexpected error a bare 500 page (logged),
@@ -39,7 +41,7 @@ from noisecast.engine.config import Settings
 from noisecast.engine.core.review import ReviewConflict
 from noisecast.engine.errors import ConfigError, StorageError
 from noisecast.engine.store import Store
-from noisecast.engine.web import api, views
+from noisecast.engine.web import api, public, views
 from noisecast.engine.web.limits import LoginGuard, LoginLimits
 from noisecast.engine.web.pages import (
     HERE,
@@ -110,6 +112,7 @@ def create_app(
         https_only=secure_cookie,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(public.router)  # first: /stories/{slug} is the readers' page
     app.include_router(views.router)
     app.include_router(api.router)
 

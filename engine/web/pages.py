@@ -5,15 +5,17 @@ templates, rendering, CSRF, the security headers, and errors as pages. The route
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,10 +31,15 @@ MIN_SECRET = 32
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 
+# The review pages' policy, and every response's that sets none of its own. The public story
+# page and the widgets set theirs (:mod:`~noisecast.engine.web.public`).
 CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+# Widgets may be framed by the origins their own CSP lists (frame-ancestors): they carry no
+# X-Frame-Options, which knows no list of origins and would refuse them all.
+FRAMEABLE = "/embed/"
 
 
 log = logging.getLogger("noisecast.web")
@@ -92,7 +99,9 @@ def local_path(target: str | None, default: str = "/") -> str:
 
 
 class SecurityHeaders:
-    """Headers every response carries; the JSON API may be read from any origin."""
+    """Headers every response carries, unless the response set its own (a page's own
+    Content-Security-Policy, a public page's Cache-Control); the JSON API may be read from
+    any origin; X-Frame-Options DENY everywhere but the widgets (:data:`FRAMEABLE`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -113,6 +122,8 @@ class SecurityHeaders:
                     b"x-frame-options": b"DENY",
                     b"referrer-policy": b"same-origin",
                 }
+                if scope["path"].startswith(FRAMEABLE):
+                    del extra[b"x-frame-options"]
                 if api:
                     extra[b"access-control-allow-origin"] = b"*"
                 elif b"cache-control" not in names and not scope["path"].startswith("/static/"):
@@ -122,6 +133,30 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def cached(
+    request: Request,
+    body: bytes,
+    *,
+    media_type: str,
+    max_age: int,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A public answer: ``Cache-Control: public, max-age``, a strong ETag (the sha256 of the
+    body) and ``304 Not Modified`` when ``If-None-Match`` names it."""
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    sent = {
+        **(headers or {}),
+        "Cache-Control": f"public, max-age={max_age}",
+        "ETag": etag,
+        "Vary": "Accept-Encoding",
+    }
+    wanted = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
+    if status_code == 200 and (etag in wanted or f"W/{etag}" in wanted or "*" in wanted):
+        return Response(status_code=304, headers=sent)
+    return Response(body, status_code, headers=sent, media_type=media_type)
 
 
 async def check_csrf(request: Request) -> None:
