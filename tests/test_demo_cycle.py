@@ -1,4 +1,5 @@
-"""The offline demo's news cycle (noisecast.engine.demo.cycle) and its loopback feed server."""
+"""The offline demo's news cycle (noisecast.engine.demo.cycle, .social) and its loopback server:
+feeds, and the Hacker News and Mastodon APIs read by the real collectors."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import feedparser
@@ -23,6 +25,19 @@ from noisecast.engine.demo.cycle import (
     render_feed,
 )
 from noisecast.engine.demo.server import DemoFeedServer
+from noisecast.engine.demo.social import (
+    HN_HOST,
+    PLATFORMS,
+    algolia_matches,
+    engagement_at,
+    hacker_news_hit,
+    mastodon_timeline,
+    story_tags,
+)
+from noisecast.feeds.hackernews import read_hits
+from noisecast.feeds.mastodon import read_statuses
+from noisecast.feeds.registry import collector_class
+from tests.collectors import run_harvest, source_info, story_info
 
 START = datetime(2026, 11, 26, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -405,3 +420,175 @@ def test_stop_is_idempotent_and_really_stops(cycle: NewsCycle) -> None:
         httpx.get(url)
     with pytest.raises(RuntimeError):
         _ = demo.address
+
+
+# --- social posts -------------------------------------------------------------------------------
+
+
+def social_hourly(cycle: NewsCycle, story: str, platform: str | None = None) -> list[int]:
+    counts = [0] * cycle.hours
+    for p in cycle.posts:
+        if p.story == story and platform in (None, p.platform):
+            counts[int((p.published - cycle.start) / HOUR)] += 1
+    return counts
+
+
+def test_posts_are_seeded_and_share_their_own_storys_original_articles(cycle: NewsCycle) -> None:
+    assert generate_cycle(START).posts == cycle.posts
+    assert generate_cycle(START, seed=7).posts != cycle.posts
+    platforms = Counter(p.platform for p in cycle.posts)
+    assert set(platforms) == set(PLATFORMS) and min(platforms.values()) >= 50
+    times = [p.published for p in cycle.posts]
+    assert times == sorted(times) and times[-1] < START + cycle.hours * HOUR
+    assert all(t.microsecond == 0 and t.utcoffset() == timedelta(0) for t in times)
+    by_url = {a.url: a for a in cycle.articles}
+    for post in cycle.posts:
+        article = by_url[post.link]
+        assert article.story == post.story and article.canonical_url is None
+        assert post.published - article.published >= timedelta(minutes=30)  # never at once
+    assert len({(p.platform, p.id) for p in cycle.posts}) == len(cycle.posts)
+    assert {p.story for p in cycle.posts} == {s.slug for s in cycle.stories}
+
+
+def test_social_volume_follows_each_story_a_few_hours_late(cycle: NewsCycle) -> None:
+    breaking = story_slug(cycle, "late_breaker")
+    first_article = min(a.published for a in cycle.articles if a.story == breaking)
+    first_post = min(p.published for p in cycle.posts if p.story == breaking)
+    assert timedelta(hours=1) <= first_post - first_article <= timedelta(hours=3)
+    posts = social_hourly(cycle, breaking)
+    first_busy = next(h for h, n in enumerate(posts) if n >= 3)  # a pickup, in a few hours
+    assert 1 <= first_busy - int((first_article - START) / HOUR) <= 4
+    assert sum(posts[-6:]) > sum(posts[54:60])  # still rising with the story
+
+    spike = story_slug(cycle, "spike")
+    articles, posts = hourly(cycle, spike), social_hourly(cycle, spike)
+    assert posts.index(max(posts)) >= articles.index(max(articles))
+    assert sum(posts[-24:]) < 0.1 * sum(posts)  # fades with the story
+
+    slow = story_slug(cycle, "slow_burn")
+    posts = social_hourly(cycle, slow)
+    assert sum(posts[48:]) > 2 * sum(posts[:24])
+    # Hacker News is a tech crowd: the bank's breach, not the football club.
+    assert social_hourly(cycle, story_slug(cycle, "noise"), "hackernews") == [0] * cycle.hours
+    hn = Counter(p.story for p in cycle.posts if p.platform == "hackernews")
+    assert hn.most_common(1)[0][0] == breaking
+
+
+def test_each_post_matches_its_own_story_as_the_collectors_read_it(cycle: NewsCycle) -> None:
+    """What the collectors make of a post (title, summary with hashtag words) matches its own
+    story's query and no other; a Hacker News headline matches on its own."""
+    queries = {s.slug: parse_query(s.query) for s in cycle.stories}
+    server_now = START + cycle.hours * HOUR
+    wrong = []
+    for post in cycle.posts:
+        if post.platform == "hackernews":
+            [mention], _ = read_hits({"hits": [hacker_news_hit(post, server_now)]})
+        else:
+            [mention], _ = read_statuses(mastodon_timeline([post], server_now))
+        for slug, query in queries.items():
+            if query.matches(mention.title, mention.summary or "") != (slug == post.story):
+                wrong.append((post.platform, post.story, slug, mention.title))
+        if post.platform == "hackernews":
+            assert queries[post.story].matches(post.text)  # the headline alone
+            assert mention.link_url == post.link and mention.url == post.url
+        else:
+            assert {t.lower() for t in post.tags} & set(story_tags(post.story))
+            assert mention.url == post.url and mention.link_url == post.link
+            assert mention.outlet == post.host
+    assert wrong == []
+
+
+def test_engagement_climbs_to_its_final_value_then_stays() -> None:
+    t0 = START
+    assert engagement_at(60, t0, t0) == 0
+    assert engagement_at(60, t0, t0, start=1) == 1  # a submission starts at one point
+    assert engagement_at(60, t0, t0 + 3 * HOUR) == 30
+    assert engagement_at(60, t0, t0 + 6 * HOUR) == engagement_at(60, t0, t0 + 60 * HOUR) == 60
+    assert engagement_at(60, t0, t0 - HOUR) == 0
+
+
+def test_algolia_reads_words_and_quoted_phrases_all_of_which_must_be_there() -> None:
+    assert algolia_matches('"data breach"', "Northmere Bank confirms data breach")
+    assert not algolia_matches('"data breach"', "Breach of data at Northmere")
+    assert algolia_matches("Northmere leak", "Northmere: the leak explained")
+    assert not algolia_matches("Northmere leak", "Northmere leaked records")  # no prefixes
+    assert algolia_matches("zurich", "Northmere's Zürich unit also hit")  # folded
+    assert algolia_matches("", "anything")
+
+
+# --- the server's social APIs -------------------------------------------------------------------
+
+
+def test_mastodon_tag_timeline_is_served_as_the_collector_reads_it(
+    server: DemoFeedServer,
+) -> None:
+    cycle = server.cycle
+    breaking = story_slug(cycle, "late_breaker")
+    tag = story_tags(breaking)[0]
+    now = START + 66 * HOUR
+    server.set_time(now)
+    src = source_info("mastodon", server.base_url, tags={breaking: [tag]})
+    [task] = collector_class("mastodon")().tasks(src, [story_info(breaking, "x")])
+    assert urlsplit(task.url).path == f"/api/v1/timelines/tag/{tag}"
+    result = run_harvest(task, src, now)
+    assert result.result.status == 200 and result.parse_error is None
+    expected = [
+        p
+        for p in reversed(cycle.posts)
+        if p.platform == "mastodon" and p.published <= now and tag in {t.lower() for t in p.tags}
+    ][:40]
+    assert len(expected) == 40  # a busy tag fills the page
+    assert [m.url for m in result.mentions] == [p.url for p in expected]  # newest first
+    assert all(m.published_at is not None and m.published_at <= now for m in result.mentions)
+    newest = expected[0]
+    assert result.mentions[0].score == engagement_at(newest.score, newest.published, now) + (
+        engagement_at(newest.boosts, newest.published, now)
+    )
+
+    response = httpx.get(task.url)
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    etag = response.headers["etag"]
+    again = httpx.get(task.url, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    server.set_time(now + HOUR)
+    assert httpx.get(task.url, headers={"If-None-Match": etag}).status_code == 200
+    assert httpx.get(f"{server.base_url}/api/v1/timelines/tag/nosuchtag").json() == []
+    missing = httpx.get(f"{server.base_url}/api/v1/statuses/1")
+    assert missing.status_code == 404 and missing.json() == {"error": "Record not found"}
+
+
+def test_hacker_news_search_is_served_as_the_collector_reads_it(server: DemoFeedServer) -> None:
+    cycle = server.cycle
+    breaking = next(s for s in cycle.stories if s.shape == "late_breaker")
+    now = START + 62 * HOUR
+    server.set_time(now)
+    src = source_info("hackernews", server.hn_url, lookback_hours=4)
+    tasks = collector_class("hackernews")().tasks(src, [story_info(breaking.slug, breaking.query)])
+    assert len(tasks) >= 2 and all(urlsplit(t.url).path == "/api/v1/search_by_date" for t in tasks)
+    found: dict[str, Any] = {}
+    for task in tasks:
+        result = run_harvest(task, src, now)
+        assert result.result.status == 200 and result.parse_error is None
+        times = [m.published_at for m in result.mentions]
+        assert times == sorted(times, reverse=True)  # newest first
+        found.update((m.external_id, m) for m in result.mentions)
+    expected = {
+        p.id
+        for p in cycle.posts
+        if p.platform == "hackernews"
+        and p.story == breaking.slug
+        and now - 4 * HOUR < p.published <= now
+    }
+    assert expected and set(found) == expected  # the OR of the alternatives, in the window
+    assert all(
+        m.outlet == HN_HOST and m.url.startswith(f"https://{HN_HOST}/item?id=")
+        for m in found.values()
+    )
+
+    base = f"{server.hn_url}/search_by_date"
+    page = httpx.get(base, params={"query": '"data breach"', "hitsPerPage": 3}).json()
+    assert len(page["hits"]) == 3 and page["nbHits"] > 3
+    assert all(algolia_matches('"data breach"', h["title"]) for h in page["hits"])
+    ranked = httpx.get(f"{server.hn_url}/search", params={"query": "Northmere"}).json()["hits"]
+    assert [h["points"] for h in ranked] == sorted((h["points"] for h in ranked), reverse=True)
+    assert httpx.get(base, params={"query": "port strike Northmere"}).json()["hits"] == []

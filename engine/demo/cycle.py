@@ -37,6 +37,7 @@ from noisecast.engine.demo._catalogue import (
     OutletProfile,
     StoryText,
 )
+from noisecast.engine.demo.social import SocialPost, generate_posts
 
 __all__ = [
     "SHAPES",
@@ -93,6 +94,7 @@ class NewsCycle:
     stories: tuple[DemoStory, ...]
     outlets: tuple[DemoOutlet, ...]
     articles: tuple[DemoArticle, ...]  # sorted by published
+    posts: tuple[SocialPost, ...] = ()  # Hacker News and Mastodon, sorted by published
 
     @cached_property
     def _by_outlet(self) -> dict[str, tuple[list[datetime], list[DemoArticle]]]:
@@ -297,7 +299,8 @@ def generate_cycle(start: datetime, hours: int = 72, seed: int = 20261126) -> Ne
         )
     stories = tuple(DemoStory(s.slug, s.title, s.query, s.shape) for s in STORIES)
     outlets = tuple(DemoOutlet(p.slug, p.name, p.host, p.format) for p in OUTLETS)
-    return NewsCycle(start, hours, stories, outlets, tuple(articles))
+    posts = generate_posts(articles, {s.slug: s.query for s in stories}, end, seed)
+    return NewsCycle(start, hours, stories, outlets, tuple(articles), posts)
 
 
 def _syndicate(

@@ -1,9 +1,17 @@
-"""A loopback HTTP server that serves a simulated news cycle as real feeds.
+"""A loopback HTTP server that serves a simulated news cycle as real feeds and social APIs.
 
 ``GET /feeds/<slug>.xml`` returns the outlet's feed as it reads at the simulated time set with
 ``set_time``, with the validators a well-behaved publisher sends (``ETag``, ``Last-Modified``),
 ``304 Not Modified`` for conditional requests, and gzip when the client accepts it. It is the
 demo's stand-in for the web: the collector fetches from it exactly as from a real publisher.
+
+The cycle's social posts are served on the real APIs' paths, so the ``mastodon`` and
+``hackernews`` collectors read them unchanged: ``GET /api/v1/timelines/tag/<tag>?limit=N``
+(a Mastodon instance's public hashtag timeline, with an ``ETag``) and
+``GET /api/v1/search_by_date`` / ``GET /api/v1/search`` (Algolia's Hacker News search:
+``query``, ``tags``, ``hitsPerPage``, ``numericFilters=created_at_i>T``). Point a ``mastodon``
+source at :attr:`DemoFeedServer.base_url` and a ``hackernews`` source at
+:attr:`DemoFeedServer.hn_url`.
 
 The server binds to a loopback address only, on an ephemeral port, in a daemon thread.
 """
@@ -13,6 +21,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import ipaddress
+import json
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -22,9 +32,10 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from noisecast.engine.demo.cycle import DemoOutlet, NewsCycle, render_feed
+from noisecast.engine.demo.social import HackerNewsIndex, TagIndex, mastodon_timeline
 
 __all__ = ["DemoFeedServer"]
 
@@ -32,6 +43,10 @@ _CONTENT_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
     "atom": "application/atom+xml; charset=utf-8",
 }
+_JSON = "application/json; charset=utf-8"
+_TAG_PATH = re.compile(r"/api/v1/timelines/tag/([^/]+)")
+_SINCE = re.compile(r"created_at_i>(\d+)")
+MASTODON_MAX_LIMIT = 40  # statuses per timeline page, as on a real instance
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,8 @@ class DemoFeedServer:
         self._now = cycle.start
         self._requests = 0
         self._cache: dict[str, _Rendered] = {}  # latest rendering per outlet
+        self._tags = TagIndex(cycle.posts)
+        self._hn = HackerNewsIndex(cycle.posts)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._base_url: str | None = None
@@ -144,6 +161,11 @@ class DemoFeedServer:
     def url_for(self, outlet: DemoOutlet) -> str:
         return f"{self.base_url}/feeds/{outlet.slug}.xml"
 
+    @property
+    def hn_url(self) -> str:
+        """The Algolia API's base, as a ``hackernews`` source's url (``.../api/v1``)."""
+        return f"{self.base_url}/api/v1"
+
     def set_time(self, now: datetime) -> None:
         """Move the simulated clock: feeds show what was published at or before ``now``."""
         if now.tzinfo is None:
@@ -194,6 +216,39 @@ class DemoFeedServer:
         with self._lock:
             self._cache[slug] = rendered
         return rendered
+
+    def _social(self, path: str, query: str) -> tuple[bytes, bool] | None:
+        """The JSON body of a social API request and whether it takes an ETag (Mastodon's
+        does, Algolia's does not); None for a path that is not one."""
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
+        now = self.now
+        tag = _TAG_PATH.fullmatch(path)
+        if tag is not None:
+            limit = min(_int(params.get("limit"), 20), MASTODON_MAX_LIMIT)
+            statuses = self._tags.timeline(unquote(tag.group(1)), now, max(limit, 1))
+            return _json(mastodon_timeline(statuses, now)), True
+        if path in ("/api/v1/search_by_date", "/api/v1/search"):
+            since = _SINCE.search(params.get("numericFilters", ""))
+            document = self._hn.search(
+                query=params.get("query", ""),
+                now=now,
+                since=int(since.group(1)) if since else None,
+                hits_per_page=min(max(_int(params.get("hitsPerPage"), 20), 1), 1000),
+                by_date=path.endswith("_by_date"),
+            )
+            return _json(document), False
+        return None
+
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None else default
+    except ValueError:
+        return default
+
+
+def _json(document: object) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _is_loopback(host: str) -> bool:
@@ -271,7 +326,11 @@ def _make_handler(server: DemoFeedServer) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, send_body: bool) -> None:
             server._count_request()
-            path = urlsplit(self.path).path
+            parts = urlsplit(self.path)
+            path = parts.path
+            if path.startswith("/api/"):
+                self._serve_api(path, parts.query, send_body)
+                return
             slug = path.removeprefix("/feeds/").removesuffix(".xml")
             rendered = None
             if path.startswith("/feeds/") and path.endswith(".xml") and "/" not in slug:
@@ -300,6 +359,34 @@ def _make_handler(server: DemoFeedServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", rendered.content_type)
             if use_gzip:
                 self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if send_body:
+                self.wfile.write(body)
+
+        def _serve_api(self, path: str, query: str, send_body: bool) -> None:
+            found = server._social(path, query)
+            if found is None:
+                body = _json({"error": "Record not found"})
+                self.send_response(HTTPStatus.NOT_FOUND)
+                self.send_header("Content-Type", _JSON)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if send_body:
+                    self.wfile.write(body)
+                return
+            body, with_etag = found
+            etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
+            inm = self.headers.get("If-None-Match")
+            fresh = with_etag and inm is not None and _etag_matches(inm, etag.removeprefix("W/"))
+            self.send_response(HTTPStatus.NOT_MODIFIED if fresh else HTTPStatus.OK)
+            if with_etag:
+                self.send_header("ETag", etag)
+                self.send_header("Cache-Control", "max-age=0, private, must-revalidate")
+            if fresh:
+                self.end_headers()
+                return
+            self.send_header("Content-Type", _JSON)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if send_body:
