@@ -50,7 +50,10 @@ CLOCK = AS_OF + timedelta(minutes=20)
 LEAD = "Based on current signals"
 CLOSE = "Events may develop differently."
 HEDGE = f"{LEAD}. {CLOSE}"
-APPROVED = f"{LEAD}, attention to the breach is likely to grow. APPROVED-FORECAST. {CLOSE}"
+APPROVED = (
+    f"{LEAD}, attention to “Northmere Bank data breach” is likely to grow over the next 24 "
+    f"hours, with 38 to 121 new mentions expected. {CLOSE}"
+)
 PENDING = f"{LEAD}, attention to the breach may ease. PENDING-FORECAST-SECRET. {CLOSE}"
 HOSTILE_TITLE = "<script>alert(1)</script>"
 HOSTILE_TEXT = 'Quoted " onmouseover="alert(2)" <img src=x onerror=alert(3)>'
@@ -295,7 +298,7 @@ def test_only_approved_words_are_public(client: TestClient) -> None:
     for body in (page.text, *widgets.values(), api, listing):
         for secret in secrets:
             assert secret not in body
-    assert "APPROVED-FORECAST" in page.text and "APPROVED-FORECAST" in widgets["forecast"]
+    assert "is likely to grow" in page.text and "is likely to grow" in widgets["forecast"]
     for body in (page.text, widgets["timeline"]):
         assert "Wire Daily published the first report." in body
         assert "Internal memo sent" in body
