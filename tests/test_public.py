@@ -511,6 +511,15 @@ def test_signed_in_editor_gets_the_review_view(
     assert editor.status_code == 200 and "Log out" in editor.text
     assert editor.headers["cache-control"] == "no-store"
     assert "PENDING-FORECAST-SECRET" in editor.text  # the review view shows what is pending
+    # A session that ended elsewhere: the readers' page, kept out of caches while the stale
+    # cookie is cleared.
+    seeded.revoke_sessions("alice", now=CLOCK)
+    after = client.get("/stories/breach")
+    assert after.status_code == 200 and "Log out" not in after.text
+    assert "PENDING-FORECAST-SECRET" not in after.text
+    assert after.headers["cache-control"] == "no-store"
+    assert "set-cookie" in after.headers
+    assert client.get("/stories/breach").headers["cache-control"] == "public, max-age=60"
 
 
 # --- the palette -------------------------------------------------------------------------------
