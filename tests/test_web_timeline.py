@@ -375,6 +375,11 @@ def test_the_story_view_lists_every_entry_with_its_evidence(app: Any, tl_store: 
         assert f'name="version" value="{e["version"]}"' in section
     assert 'action="/stories/breach/timeline"' in page
     assert "Nobody has reviewed" in page and "No timeline entries yet" not in page
+    # The history: editors' actions first; the hourly job's proposals folded away.
+    assert "No editor has acted on this timeline yet." in page
+    job = page.split('<details class="tl-job-events">')[1].split("</details>")[0]
+    assert "What the hourly update proposed and changed (3 events)" in job
+    assert job.count("<td>noisecast</td><td>proposed</td>") == 3
 
 
 def test_a_change_after_approval_shows_both_copies(app: Any, tl_store: Store) -> None:
@@ -517,7 +522,7 @@ def test_evidence_summary() -> None:
     }
     assert evidence_summary(first) == [
         ("outlet", "gazette.example"),
-        ("source", "rss"),
+        ("via", "rss"),
         ("major outlet", "no"),
     ]
     assert evidence_summary(None) == []
@@ -582,6 +587,7 @@ def test_entry_rows_and_events() -> None:
     assert updated["before"] == [("time", "2026-11-25 08:00 UTC")]
     assert updated["after"] == [("time", "2026-11-25 06:00 UTC")]
     assert updated["entry"] == "First seen"
+    assert updated["by_job"] and not added["by_job"]
     assert added["before"] == [] and added["after"] == [("title", "Memo"), ("text", "Sent.")]
     groups = group_pending(
         [

@@ -15,6 +15,7 @@ from typing import Any
 from noisecast.engine.core.review import ReviewInputError
 
 __all__ = [
+    "JOB_ACTOR",
     "KIND_NAMES",
     "MAX_QUEUE",
     "entry_rows",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 MAX_QUEUE = 100  # pending entries the queue lists at most
+JOB_ACTOR = "noisecast"  # who the hourly job's events name (engine/store/_timeline.py)
 # What each rule of engine/core/timeline.py is called on the review pages.
 KIND_NAMES = {
     "first_seen": "first seen",
@@ -42,7 +44,7 @@ _LONG = 160  # characters of a value shown in the history before it is cut
 # host) or are internal (ids) are left out.
 _LABELS = {
     "outlet": "outlet",
-    "kind": "source",
+    "kind": "via",
     "major": "major outlet",
     "score": "score",
     "level": "level",
@@ -220,8 +222,9 @@ def _describe(values: Mapping[str, Any], keys: Sequence[str]) -> list[tuple[str,
 
 
 def event_rows(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The audit events of a story's entries for the review history: who, what, when, the
-    entry's title, and only the fields that changed (before and after)."""
+    """The audit events of a story's entries for the review history: who (``by_job``: the
+    hourly job), what, when, the entry's title, and only the fields that changed (before and
+    after)."""
     rows = []
     for event in events:
         before = event.get("before") if isinstance(event.get("before"), Mapping) else {}
@@ -245,6 +248,7 @@ def event_rows(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             {
                 "at": event.get("at"),
                 "actor": event.get("actor"),
+                "by_job": event.get("actor") == JOB_ACTOR,
                 "action": event.get("action"),
                 "note": event.get("note"),
                 "entry_id": event.get("entry_id"),
