@@ -1,7 +1,8 @@
 """The whole review in a real browser: Playwright driving Debian's Chromium against
 ``noisecast serve`` on 127.0.0.1 over a copy of the demo database. Log in, open the queue,
-open a story, edit and approve a suggestion, see it published; hostile feed text stays inert.
-Screenshots of the queue and of a story view go to var/screenshots/ (kept by CI).
+open a story, edit and approve a suggestion, see it published; approve a timeline entry and add
+an editor's entry; hostile feed text stays inert. Screenshots of the queue, a story view and its
+Timeline go to var/screenshots/ (kept by CI).
 
 Skipped without Chromium (or Playwright) locally; required when CI is set."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -155,12 +157,18 @@ def test_review_in_a_browser(server: dict[str, Any]) -> None:
             page.click("button:has-text('Log in')")
             expect(page).to_have_url(f"{base}/")
 
-            # The queue: five pending suggestions, loudest first, each with its evidence.
+            # The queue: pending suggestions, loudest first, each with its evidence (the demo
+            # published its showcase story's forecast); beside them, the timeline entries
+            # waiting for review, a count per story.
             expect(page.locator("h1")).to_have_text("Suggestions to review")
             cards = page.locator("article.card")
-            expect(cards).to_have_count(5)
-            expect(cards.first.locator("h2")).to_have_text("Northmere Bank data breach")
             expect(cards.first.locator("svg.spark polyline")).to_have_count(1)
+            waiting = cards.count()
+            assert waiting >= 2
+            aside = page.locator("aside.queue-timeline")
+            elden_count = aside.locator(".tl-story", has_text="River Elden flood risk")
+            expect(elden_count.locator(".tl-count")).to_have_text(re.compile(r"^[1-9]\d*$"))
+            elden_waiting = int(elden_count.locator(".tl-count").inner_text())
             page.screenshot(path=str(SCREENSHOTS / "review-queue.png"))
 
             # A story: the chart, the components, the top mentions, the suggestion.
@@ -188,6 +196,53 @@ def test_review_in_a_browser(server: dict[str, Any]) -> None:
             expect(page.locator("table.events tbody tr").first).to_contain_text("edit")
             page.screenshot(path=str(SCREENSHOTS / "review-story-approved.png"), full_page=True)
 
+            # The Timeline: approve one proposed entry as noisecast wrote it.
+            timeline = page.locator("#timeline")
+            proposed = timeline.locator("li.tl-entry-proposed")
+            before = proposed.count()
+            assert before == elden_waiting
+            entry = proposed.first
+            entry_id = entry.get_attribute("id")
+            entry_title = entry.locator(".tl-title strong").inner_text()
+            assert entry.locator("dl.evidence dd").count() >= 1  # its evidence, in short
+            entry.locator("button:has-text('Approve')").click()
+            expect(page).to_have_url(f"{base}/stories/elden-flood#timeline")
+            expect(page.locator(".flash")).to_contain_text(f"Approved: “{entry_title}”")
+            expect(page.locator(f"#{entry_id} .tl-status")).to_have_text("approved")
+            expect(proposed).to_have_count(before - 1)
+
+            # Add an editor's entry: a javascript: link is refused, naming the field, with
+            # what was typed kept; then an https link is published.
+            page.click("#add-entry summary")
+            memo = "Council staff were warned of the flood risk in an internal memo."
+            page.fill("#add-at", "2026-11-24 09:30")
+            page.fill("#add-title", "Internal memo sent")
+            page.fill("#add-text", memo)
+            page.fill("#add-link", "javascript:alert(1)")
+            page.locator("#add-entry").screenshot(path=str(SCREENSHOTS / "review-timeline-add.png"))
+            page.click("button:has-text('Add and publish')")
+            expect(page.get_by_role("alert")).to_contain_text("Link:")
+            expect(page.locator("input[name=link]")).to_have_attribute("aria-invalid", "true")
+            expect(page.locator("input[name=title]")).to_have_value("Internal memo sent")
+            page.screenshot(path=str(SCREENSHOTS / "review-timeline-error.png"), full_page=True)
+            page.fill("input[name=link]", "https://council.example/memo")
+            page.click("button:has-text('Add and publish')")
+            expect(page).to_have_url(f"{base}/stories/elden-flood#timeline")
+            expect(page.locator(".flash")).to_contain_text("Added and published")
+            added = timeline.locator("li.tl-entry", has_text="Internal memo sent")
+            expect(added.locator(".tl-status")).to_have_text("approved")
+            expect(added.locator("a[href='https://council.example/memo']")).to_have_count(1)
+            history = page.locator("table.tl-events tbody tr")
+            expect(history.first).to_contain_text("added")
+            expect(history.first).to_contain_text("Internal memo sent")
+            expect(history.nth(1)).to_contain_text("approve")
+            timeline.screenshot(path=str(SCREENSHOTS / "review-timeline.png"))
+            page.locator("#history").screenshot(path=str(SCREENSHOTS / "review-history.png"))
+            published_timeline = json.loads(
+                httpx.get(f"{base}/api/stories/elden-flood", timeout=5).text
+            ).get("timeline", [])
+            assert {e["title"] for e in published_timeline} >= {entry_title, "Internal memo sent"}
+
             # Published.
             response = page.goto(f"{base}/api/stories/elden-flood")
             assert response is not None and response.status == 200
@@ -197,14 +252,17 @@ def test_review_in_a_browser(server: dict[str, Any]) -> None:
             assert published["forecast"]["edited"] is True
             assert published["hedge"] == "Based on current signals"
 
-            # Back in the queue: four left; the approved one is under "approved".
+            # Back in the queue: one suggestion and one timeline entry fewer; the approved
+            # suggestion is under "approved".
             page.goto(f"{base}/")
-            expect(page.locator("article.card")).to_have_count(4)
+            expect(page.locator("article.card")).to_have_count(waiting - 1)
+            expect(elden_count.locator(".tl-count")).to_have_text(str(elden_waiting - 1))
             page.select_option("select[name=status]", "approved")
             page.click("button:has-text('Filter')")
-            expect(page.locator("article.card")).to_have_count(1)
-            expect(page.locator("article.card .final")).to_contain_text(text)
-            assert suggested in page.locator("article.card blockquote").inner_text()
+            elden = page.locator("article.card", has_text="River Elden flood risk")
+            expect(elden).to_have_count(1)
+            expect(elden.locator(".final")).to_contain_text(text)
+            assert suggested in elden.locator("blockquote").inner_text()
 
             # Hostile feed text: shown as text, never run, never a link.
             page.goto(f"{base}/stories/saltmarsh-rovers")
@@ -214,10 +272,17 @@ def test_review_in_a_browser(server: dict[str, Any]) -> None:
             page.wait_for_timeout(200)
             assert dialogs == [] and errors == []
 
-            # Logging out ends the session.
+            # Logging out ends the session: the queue asks for a login again, and the story's
+            # address shows the readers' page, with what was approved and no review forms.
             page.click("button:has-text('Log out')")
             expect(page).to_have_url(f"{base}/login")
+            page.goto(f"{base}/")
+            expect(page).to_have_url(f"{base}/login?next=/")
             page.goto(f"{base}/stories/elden-flood")
-            expect(page).to_have_url(f"{base}/login?next=/stories/elden-flood")
+            expect(page).to_have_url(f"{base}/stories/elden-flood")
+            expect(page.locator("form")).to_have_count(0)
+            readers_timeline = page.get_by_role("region", name="Timeline")
+            expect(readers_timeline.get_by_text("Internal memo sent")).to_have_count(1)
+            expect(readers_timeline.get_by_text(entry_title, exact=True)).to_have_count(1)
         finally:
             browser.close()
