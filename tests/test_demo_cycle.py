@@ -143,6 +143,17 @@ def test_late_breaker_is_silent_until_hour_50_then_loud(cycle: NewsCycle) -> Non
     assert sum(counts[-6:]) > sum(counts[50:56])  # still rising at the end
 
 
+def test_a_specialist_breaks_the_late_breaker_an_hour_before_the_rest(cycle: NewsCycle) -> None:
+    articles = [a for a in cycle.articles if a.story == story_slug(cycle, "late_breaker")]
+    scoop, *rest = articles
+    assert cycle.outlet(scoop.outlet).slug in {"the-cyber-desk", "civic-hacks", "fintech-daily",
+                                               "insurance-times"}  # fmt: skip
+    hour = int((scoop.published - START) / HOUR)
+    assert hourly(cycle, scoop.story)[hour] == 1  # alone in its hour
+    assert rest[0].published >= START + (hour + 1) * HOUR
+    assert {a.outlet for a in rest[:10]} & WIRES  # then the wires
+
+
 def test_steady_story_is_flat_day_to_day_but_has_a_daily_rhythm(cycle: NewsCycle) -> None:
     counts = hourly(cycle, story_slug(cycle, "steady"))
     days = [sum(counts[d * 24 : d * 24 + 24]) for d in range(3)]
@@ -454,7 +465,7 @@ def test_social_volume_follows_each_story_a_few_hours_late(cycle: NewsCycle) -> 
     breaking = story_slug(cycle, "late_breaker")
     first_article = min(a.published for a in cycle.articles if a.story == breaking)
     first_post = min(p.published for p in cycle.posts if p.story == breaking)
-    assert timedelta(hours=1) <= first_post - first_article <= timedelta(hours=3)
+    assert timedelta(minutes=30) <= first_post - first_article <= timedelta(hours=3)
     posts = social_hourly(cycle, breaking)
     first_busy = next(h for h, n in enumerate(posts) if n >= 3)  # a pickup, in a few hours
     assert 1 <= first_busy - int((first_article - START) / HOUR) <= 4
@@ -527,7 +538,7 @@ def test_mastodon_tag_timeline_is_served_as_the_collector_reads_it(
     tag = story_tags(breaking)[0]
     now = START + 66 * HOUR
     server.set_time(now)
-    src = source_info("mastodon", server.base_url, tags={breaking: [tag]})
+    src = source_info("mastodon", server.base_url, tags={breaking: [tag]}, limit=20)
     [task] = collector_class("mastodon")().tasks(src, [story_info(breaking, "x")])
     assert urlsplit(task.url).path == f"/api/v1/timelines/tag/{tag}"
     result = run_harvest(task, src, now)
@@ -536,14 +547,13 @@ def test_mastodon_tag_timeline_is_served_as_the_collector_reads_it(
         p
         for p in reversed(cycle.posts)
         if p.platform == "mastodon" and p.published <= now and tag in {t.lower() for t in p.tags}
-    ][:40]
-    assert len(expected) == 40  # a busy tag fills the page
+    ][:20]
+    assert len(expected) == 20  # a busy tag fills the page
     assert [m.url for m in result.mentions] == [p.url for p in expected]  # newest first
     assert all(m.published_at is not None and m.published_at <= now for m in result.mentions)
-    newest = expected[0]
-    assert result.mentions[0].score == engagement_at(newest.score, newest.published, now) + (
-        engagement_at(newest.boosts, newest.published, now)
-    )
+    newest = expected[0]  # a status comes with its reactions (it is read only while new)
+    assert result.mentions[0].score == newest.score + newest.boosts
+    assert result.mentions[0].comments == newest.comments
 
     response = httpx.get(task.url)
     assert response.headers["content-type"] == "application/json; charset=utf-8"

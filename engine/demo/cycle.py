@@ -52,6 +52,7 @@ __all__ = [
 SHAPES = ("spike", "slow_burn", "steady", "late_breaker", "noise")
 FILLER_RATE = 16.0  # expected filler articles (weather, sport, culture...) per hour, all outlets
 SYNDICATION_P = 0.4  # chance that a wire article is re-published by other outlets
+SCOOPS = ("blog", "trade")  # the kinds of outlet that break a late breaker
 _DC = "http://purl.org/dc/elements/1.1/"
 _ATOM = "http://www.w3.org/2005/Atom"
 
@@ -133,17 +134,18 @@ class NewsCycle:
 
 def _rate(shape: str, h: float, when: datetime) -> float:
     """Expected original articles per hour, all outlets together, ``h`` hours into the cycle."""
-    if shape == "spike":  # port strike: rumours, a burst peaking at hour 10, then decay
+    if shape == "spike":  # port strike: rumours, a burst peaking at hour 10, then a trickle
         if h < 7:
             return 0.3
         if h < 10:
             return 42.0 * ((h - 7) / 3) ** 2 + 0.3
-        return 42.0 * math.exp(-(h - 10) / 7) + 0.8
+        return 42.0 * math.exp(-(h - 10) / 6) + 0.3
     if shape == "slow_burn":  # river flood: slow, accelerating
         return 0.6 * math.exp(h / 21)
     if shape == "steady":  # city budget: flat, with the newsroom's daily rhythm
         return 7.5 * _daily(when, 0.6)
     if shape == "late_breaker":  # bank breach: nothing until hour 54, then a sharp rise
+        # (and one scoop by a specialist the hour before: see generate_cycle)
         return 0.0 if h < 54 else 3.0 + 2.0 * (h - 54)
     if shape == "filler":
         return FILLER_RATE * _daily(when, 0.5)
@@ -264,9 +266,17 @@ def generate_cycle(start: datetime, hours: int = 72, seed: int = 20261126) -> Ne
     for story, shape, texts in topics:
         covering = [p for p in OUTLETS if p.covers.get(story or "filler", 0.0) > 0]
         weights = [p.weight * p.covers[story or "filler"] for p in covering]
-        for h, lam in enumerate(_rates(shape, start, hours, rng)):
-            for _ in range(_poisson(rng, lam)):
-                outlet = rng.choices(covering, weights)[0]
+        scoopers = [(p, w) for p, w in zip(covering, weights, strict=True) if p.kind in SCOOPS]
+        rates = _rates(shape, start, hours, rng)
+        for h, lam in enumerate(rates):
+            # A late breaker is broken by a specialist (a blog, a trade title) an hour before
+            # the wires and the papers pick it up.
+            scoop = shape == "late_breaker" and lam == 0 and h + 1 < hours and rates[h + 1] > 0
+            for _ in range(1 if scoop and scoopers else _poisson(rng, lam)):
+                if scoop:
+                    outlet = rng.choices([p for p, _ in scoopers], [w for _, w in scoopers])[0]
+                else:
+                    outlet = rng.choices(covering, weights)[0]
                 published = start + timedelta(hours=h, seconds=rng.randrange(3600))
                 title, summary, section = _write(texts, rng, h, seen_titles)
                 author = rng.choice(staff[outlet.slug])
