@@ -20,7 +20,7 @@ from sqlalchemy import update
 from noisecast.engine.cli import cli
 from noisecast.engine.config import ForecastSettings, Settings
 from noisecast.engine.core.aggregate import aggregate_hourly
-from noisecast.engine.demo.run import DEMO_START
+from noisecast.engine.demo.run import DEMO_START, SHOWCASE
 from noisecast.engine.jobs.forecasting import history_series, update_forecasts
 from noisecast.engine.schema import MENTION_COLUMNS
 from noisecast.engine.store import Store
@@ -46,7 +46,10 @@ def demo(demo_template: Path, tmp_path: Path) -> Iterator[Store]:
 def test_the_demo_leaves_cold_start_suggestions(demo: Store, tmp_path: Path) -> None:
     frame = demo.forecasts_frame(since=END, until=END + timedelta(hours=1))  # made by run_demo
     assert sorted(frame["story"]) == sorted(s["slug"] for s in demo.list_stories("active"))
-    assert (frame["status"] == "pending").all() and frame["low_confidence"].all()
+    # The demo publishes one story's forecast (SHOWCASE, as the editor "demo"); the rest wait.
+    statuses = dict(zip(frame["story"], frame["status"], strict=True))
+    assert statuses.pop(SHOWCASE) == "approved" and set(statuses.values()) == {"pending"}
+    assert frame["low_confidence"].all()
     assert (frame["model"] == "cold_start").all() and (frame["horizon_hours"] == 24).all()
     assert (frame["p10"] <= frame["p50"]).all() and (frame["p50"] <= frame["p90"]).all()
     for text in frame["suggested_text"]:
@@ -77,7 +80,11 @@ def test_rerunning_an_hour_adds_nothing_and_a_steady_hour_queues_nothing(
     later = update_forecasts(demo, settings, now=END + timedelta(hours=1))
     assert later.queued == 0 and not later.refitted
     frame = demo.forecasts_frame()
-    assert frame.groupby("status").size().to_dict() == {"pending": 5, "unchanged": 5}
+    assert frame.groupby("status").size().to_dict() == {
+        "approved": 1,  # the demo's SHOWCASE
+        "pending": 4,
+        "unchanged": 5,
+    }
     assert len(demo.model_runs_frame()) == 1
 
 
@@ -252,7 +259,8 @@ def test_forecast_command(demo_template: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args, env=env)
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert len(rows) == 5 and {r["status"] for r in rows} == {"pending"}  # the demo's own
+    # the demo's own (it approved its SHOWCASE's)
+    assert len(rows) == 5 and {r["status"] for r in rows} == {"pending", "approved"}
     assert rows[0]["p50"] >= rows[-1]["p50"]
     assert all(r["suggested_text"].endswith("Events may develop differently.") for r in rows)
     table = CliRunner().invoke(cli, ["forecast", "--as-of", END.isoformat()], env=env)

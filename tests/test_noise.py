@@ -154,7 +154,7 @@ def test_analysis_frames(demo_db: Path) -> None:
     found = analysis.mentions(store, stories=["port-strike"], since=day2[0], until=day2[1])
     assert set(found["story"]) == {"port-strike"} and len(found) > 10
     assert found["when"].between(*day2, inclusive="left").all()
-    assert set(found["kind"]) <= {"rss", "atom"}
+    assert set(found["kind"]) <= {"rss", "atom", "hackernews", "mastodon"}
     assert analysis.mentions(store, kinds=["reddit"]).empty
     hourly = analysis.hourly(store, since=day2[0], until=day2[1])
     assert len(hourly) == 5 * 24

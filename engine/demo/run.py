@@ -1,11 +1,19 @@
 """``noisecast demo``: a simulated news cycle, collected hour by simulated hour, offline.
 
 The generator (:mod:`noisecast.engine.demo.cycle`) writes the cycle; :class:`DemoFeedServer` serves
-each outlet's feed on 127.0.0.1 as it stood at the simulated hour; the real collector fetches and
-parses it over HTTP and stores it, exactly as it would a publisher's feed. Only the politeness
-limits differ (it is our own loopback server, so no per-host gap and no jitter), and the
-intervals stay between one and three hours; after the last hour every source is fetched once
-more, so the table shows the whole cycle.
+each outlet's feed, and the cycle's Hacker News and Mastodon posts on those APIs' paths, on
+127.0.0.1 as they stood at the simulated hour; the real collectors fetch and parse them over
+HTTP and store them, exactly as they would a publisher's feed or the real APIs. Only the
+politeness limits differ (it is our own loopback server, so no per-host gap and no jitter), and
+the intervals stay between one and three hours.
+
+After each simulated hour the demo does what the hourly cycle does: it scores the hour that
+just ended and brings the stories' Timelines up to date. After the last hour every source is
+fetched once more, so the table shows the whole cycle, and the whole cycle is scored again with
+everything collected. Then the forecasts, and the showcase: as the editor ``demo``, through the
+same review methods an editor's clicks use (so the audit trail shows it), the demo approves the
+breaking story's forecast and its timeline, so that its public page (``/stories/<slug>``) is
+complete out of the box.
 
 Running it again re-collects the same cycle into the same database: every entry is already
 there, so nothing is added, which is the point.
@@ -26,18 +34,31 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import func, select, update
 
-from noisecast.engine.config import DatabaseSettings, Settings, SourceSettings, StorySettings
+from noisecast.engine.config import (
+    DatabaseSettings,
+    OutletSettings,
+    Settings,
+    SourceSettings,
+    StorySettings,
+)
 from noisecast.engine.demo.cycle import NewsCycle, generate_cycle
 from noisecast.engine.demo.server import DemoFeedServer
+from noisecast.engine.demo.showcase import publish_showcase
+from noisecast.engine.demo.social import story_tags
 from noisecast.engine.jobs.catalog import sync_from_config
 from noisecast.engine.jobs.collect import collect
 from noisecast.engine.jobs.forecasting import update_forecasts
 from noisecast.engine.jobs.noise import update_noise
+from noisecast.engine.jobs.timeline import update_timeline
 from noisecast.engine.store import Store
 from noisecast.engine.store.tables import mention_time, mentions, sources, stories, story_mentions
 from noisecast.engine.web.accounts import demo_review
 
 DEMO_START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+# The newsroom's major outlets among the demo's: its biggest wire service and a national paper.
+MAJOR_OUTLETS = ("coastline-press", "national-courier")
+SHOWCASE = "northmere-breach"  # the breaking story, whose public page the demo fills
 
 
 def demo_settings(
@@ -65,14 +86,46 @@ def demo_settings(
             "database": DatabaseSettings(url=database_url),
             "collector": collector,
             "forecast": forecast,
-            "sources": tuple(
-                SourceSettings(kind=o.format, name=o.slug, url=server.url_for(o))
+            "sources": (
+                *(
+                    SourceSettings(kind=o.format, name=o.slug, url=server.url_for(o))
+                    for o in cycle.outlets
+                ),
+                *social_sources(cycle, server),
+            ),
+            "outlets": tuple(
+                OutletSettings(
+                    host=o.host,
+                    name=o.name,
+                    tier="major" if o.slug in MAJOR_OUTLETS else "standard",
+                )
                 for o in cycle.outlets
             ),
             "stories": tuple(
                 StorySettings(slug=s.slug, title=s.title, query=s.query) for s in cycle.stories
             ),
         }
+    )
+
+
+def social_sources(cycle: NewsCycle, server: DemoFeedServer) -> tuple[SourceSettings, ...]:
+    """A Mastodon instance following each story's hashtags, and Hacker News's search, both
+    answered by the demo server."""
+    tags = {s.slug: story_tags(s.slug) for s in cycle.stories}
+    return (
+        SourceSettings(
+            kind="mastodon",
+            name="mastodon",
+            url=server.base_url,
+            options={"tags": {slug: found for slug, found in tags.items() if found}},
+        ),
+        SourceSettings(
+            kind="hackernews",
+            name="hacker-news",
+            url=server.hn_url,
+            # River Elden's query has five alternatives; points settle within the demo's ramp.
+            options={"max_searches": 6, "lookback_hours": 12},
+        ),
     )
 
 
@@ -119,14 +172,24 @@ def run_demo(
                     report = collect(store, demo.collector, now=now)
                     fetched += len(report.sources)
                     new += report.items_new
+                    # What the hourly cycle does once the hour is over: score it, then the
+                    # Timelines (noisecast.engine.jobs.cycle).
+                    update_noise(store, demo, start=now - HOUR, end=now)
+                    update_timeline(store, demo, now=now)
                     progress.update(task, advance=1, new=new)
                 # A last sweep of every source, so the table shows the whole cycle.
                 report = collect(store, demo.collector, now=now, force=True)
                 fetched += len(report.sources)
                 new += report.items_new
             end = DEMO_START + timedelta(hours=hours)
+            # The whole cycle scored again with everything collected (late mentions included),
+            # and the Timelines brought in line with those scores.
             noise = update_noise(store, demo, start=DEMO_START, end=end)
+            update_timeline(store, demo, now=end)
             outlook = update_forecasts(store, demo, now=end)
+            # The editor "demo" (a new password each run), who then publishes the showcase.
+            review = demo_review(url, now=end)
+            showcase = publish_showcase(store, SHOWCASE, editor=review["editor"], now=end)
             rows = story_table(store, end)
             predicted = store.forecasts_frame(since=end, until=end + timedelta(hours=1))
             by_forecast = {r.story: r for r in predicted.itertuples()}
@@ -148,6 +211,7 @@ def run_demo(
                         "low_confidence": bool(f.low_confidence),
                     }
                 )
+                row["timeline"] = len(store.timeline_entries(store.story_id(row["slug"])))
             where = store.engine.url.render_as_string(hide_password=True)
         finally:
             store.close()
@@ -156,6 +220,7 @@ def run_demo(
         "hours": hours,
         "outlets": len(cycle.outlets),
         "articles_published": len(cycle.articles),
+        "social_posts": len(cycle.posts),
         "fetches": fetched,
         "new_mentions": new,
         "scores": noise.scores,
@@ -167,7 +232,12 @@ def run_demo(
     }
     last_hour = DEMO_START + timedelta(hours=hours - 1)
     summary["commands"] = look_commands(url, last_hour, today=datetime.now(UTC))
-    summary["review"] = demo_review(url, now=DEMO_START + timedelta(hours=hours))
+    summary["review"] = review
+    summary["story_page"] = {
+        **showcase,
+        "url": f"{review['url']}stories/{showcase['slug']}",
+        "command": review["command"],
+    }
     if not quiet:
         _print_summary(console, summary)
     return summary
@@ -265,25 +335,52 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
             else f"{f['says']}{' (low confidence)' if f['low_confidence'] else ''}",
         )
     console.print(table)
+    posts = summary.get("social_posts")
+    social = f" and {posts} Hacker News and Mastodon posts" if posts else ""
     console.print(
-        f"{summary['outlets']} outlets published {summary['articles_published']} articles; "
-        f"{summary['fetches']} fetches over {summary['http_requests']} HTTP requests stored "
-        f"{summary['new_mentions']} new mentions in {summary['seconds']} s."
+        f"{summary['outlets']} outlets published {summary['articles_published']} articles"
+        f"{social}; {summary['fetches']} fetches over {summary['http_requests']} HTTP requests "
+        f"stored {summary['new_mentions']} new mentions in {summary['seconds']} s."
     )
     console.print(f"Forecasts: {summary['forecasts']} stories with model {summary['model']}.")
+    entries = [row["timeline"] for row in summary["stories"] if "timeline" in row]
+    if entries:
+        console.print(f"Timelines: {sum(entries)} entries for {len(entries)} stories.")
     console.print(f"Database: [bold]{escape(summary['database'])}[/]")
     commands = summary.get("commands") or []
     if commands:
         console.print("Look at it (other commands read \\[database] url of the config):")
     for command in commands:
         console.print(f"  {escape(command)}", soft_wrap=True, highlight=False)
+    page = summary.get("story_page")
     review = summary.get("review")
-    if review:
-        console.print("Review the suggestions in a browser: run", soft_wrap=True)
-        console.print(f"  {escape(review['command'])}", soft_wrap=True, highlight=False)
+    if page:
+        console.print("See a story as readers will: run", soft_wrap=True)
+        console.print(f"  {escape(page['command'])}", soft_wrap=True, highlight=False)
+        console.print(f"then open [bold]{escape(page['url'])}[/]", soft_wrap=True)
         console.print(
-            f"then open {review['url']} and log in as [bold]{escape(review['editor'])}[/] "
-            f"with the password [bold]{escape(review['password'])}[/] (shown only now; "
-            "running the demo again sets a new one).",
+            f"(the editor {escape(page['editor'])} approved its forecast and its timeline:",
+            soft_wrap=True,
+        )
+        for entry in reversed(page["timeline"]):  # oldest first, as it happened
+            when = datetime.fromisoformat(entry["at"])
+            console.print(
+                f"   {when:%Y-%m-%d %H:%M} UTC  {escape(entry['title'])}", highlight=False
+            )
+        console.print(")")
+    if review:
+        console.print(
+            "Review the suggestions in a browser: with that server running"
+            if page
+            else "Review the suggestions in a browser: run",
+            soft_wrap=True,
+        )
+        if not page:
+            console.print(f"  {escape(review['command'])}", soft_wrap=True, highlight=False)
+        console.print(
+            f"{'open' if page else 'then open'} {review['url']} and log in as "
+            f"[bold]{escape(review['editor'])}[/] with the password "
+            f"[bold]{escape(review['password'])}[/] (shown only now; running the demo again "
+            "sets a new one).",
             soft_wrap=True,
         )
