@@ -368,3 +368,36 @@ def test_a_short_demo_publishes_the_story_it_has(tmp_path: Path) -> None:
     page = summary["story_page"]
     assert page["slug"] != SHOWCASE and page["timeline"]
     assert page["url"].endswith(f"/stories/{page['slug']}")
+
+
+@pytest.mark.postgres
+def test_the_demo_on_postgresql_tells_the_same_story(
+    runs: Runs, pg_url: str, tmp_path: Path
+) -> None:
+    """The same cycle collected into PostgreSQL: the same Timelines, the same page."""
+    from noisecast.engine.demo.run import run_demo
+
+    settings = Settings()
+    models = settings.forecast.model_copy(update={"model_dir": str(tmp_path / "models")})
+    summary = run_demo(
+        settings.model_copy(update={"forecast": models}),
+        database_url=pg_url,
+        console=Console(quiet=True),
+        quiet=True,
+    )
+    assert summary["new_mentions"] == runs.first["new_mentions"]
+    assert summary["story_page"]["timeline"] == runs.first["story_page"]["timeline"]
+    fields = ("key", "kind", "at", "title", "text", "link", "status")
+    sqlite = Store.from_url(f"sqlite:///{runs.after_first}")
+    pg = Store.from_url(pg_url)
+    try:
+        for story in sqlite.list_stories("active"):
+            slug = story["slug"]
+            want = sqlite.timeline_entries(sqlite.story_id(slug))
+            got = pg.timeline_entries(pg.story_id(slug))
+            assert [[e[f] for f in fields] for e in got] == [[e[f] for f in fields] for e in want]
+        assert pg.published_timeline(pg.story_id(SHOWCASE))
+        assert pg.published_rows(SHOWCASE)[0]["forecast_id"] is not None
+    finally:
+        sqlite.close()
+        pg.close()
