@@ -355,32 +355,29 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     page = summary.get("story_page")
     review = summary.get("review")
     if page:
-        console.print("See a story as readers will: run", soft_wrap=True)
+        console.print("See a story as its readers will: run", soft_wrap=True)
         console.print(f"  {escape(page['command'])}", soft_wrap=True, highlight=False)
         console.print(f"then open [bold]{escape(page['url'])}[/]", soft_wrap=True)
         console.print(
-            f"(the editor {escape(page['editor'])} approved its forecast and its timeline:",
+            f"Its forecast and timeline were approved by the editor {escape(page['editor'])}:",
             soft_wrap=True,
         )
         for entry in reversed(page["timeline"]):  # oldest first, as it happened
             when = datetime.fromisoformat(entry["at"])
-            console.print(
-                f"   {when:%Y-%m-%d %H:%M} UTC  {escape(entry['title'])}", highlight=False
-            )
-        console.print(")")
+            console.print(f"  {when:%Y-%m-%d %H:%M} UTC  {escape(entry['title'])}", highlight=False)
     if review:
-        console.print(
-            "Review the suggestions in a browser: with that server running"
-            if page
-            else "Review the suggestions in a browser: run",
-            soft_wrap=True,
-        )
-        if not page:
-            console.print(f"  {escape(review['command'])}", soft_wrap=True, highlight=False)
-        console.print(
-            f"{'open' if page else 'then open'} {review['url']} and log in as "
-            f"[bold]{escape(review['editor'])}[/] with the password "
+        login = (
+            f"log in as [bold]{escape(review['editor'])}[/] with the password "
             f"[bold]{escape(review['password'])}[/] (shown only now; running the demo again "
-            "sets a new one).",
-            soft_wrap=True,
+            "sets a new one)."
         )
+        if page:
+            console.print(
+                f"Review the suggestions: with that server running, open {review['url']} and "
+                + login,
+                soft_wrap=True,
+            )
+        else:
+            console.print("Review the suggestions in a browser: run", soft_wrap=True)
+            console.print(f"  {escape(review['command'])}", soft_wrap=True, highlight=False)
+            console.print(f"then open {review['url']} and {login}", soft_wrap=True)
