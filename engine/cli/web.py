@@ -76,7 +76,8 @@ def _print_json(data: Any) -> None:
 def serve(
     app: App, host: str, port: int, dev: bool, secure_cookie: bool, database_url: str | None
 ) -> None:
-    """Serve the editor review pages and the published JSON (/api/stories).
+    """Serve the readers' story pages and widgets (/stories/SLUG, /embed/SLUG/...), the editor
+    review pages, and the published JSON (/api/stories).
 
     Needs NOISECAST_SECRET_KEY (at least 32 random characters) to sign session cookies,
     unless --dev."""
