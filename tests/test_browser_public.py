@@ -209,6 +209,10 @@ def test_story_page_in_a_browser(site: dict[str, Any], browser: Any, width: int)
         expect(page.locator(".box-forecast .hedge")).to_have_text(
             "Based on current signals. Events may develop differently."
         )
+        # said once: the approved text's own closing words give way to the fixed line
+        expect(page.locator(".box-forecast").get_by_text("may develop differently")).to_have_count(
+            1
+        )
         expect(page.locator(".timeline > li")).to_have_count(3)
         expect(page.locator(".timeline").get_by_text(HOSTILE_TITLE)).to_have_count(1)
         expect(page.locator("a[href^='javascript' i]")).to_have_count(0)

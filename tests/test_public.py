@@ -654,6 +654,19 @@ def test_forecast_box_and_hedge_line() -> None:
     }
     box = forecast_box(forecast, lead=LEAD, close=CLOSE, observed_until=AS_OF + timedelta(hours=1))
     assert box is not None and box["hedge"] == HEDGE and not box["ended"]
+    # the fixed line below carries the close: the box does not say it twice
+    assert box["text"] == APPROVED.removesuffix(f" {CLOSE}") and box["text"].endswith("expected.")
+    edited = forecast_box(
+        {**forecast, "text": "Readers should expect more."},
+        lead=LEAD,
+        close=CLOSE,
+        observed_until=None,
+    )
+    assert edited is not None and edited["text"] == "Readers should expect more."
+    only_close = forecast_box(
+        {**forecast, "text": CLOSE}, lead=LEAD, close=CLOSE, observed_until=None
+    )
+    assert only_close is not None and only_close["text"] == CLOSE
     assert box["range"] == "Between 3 and 9 mentions in the next 24 hours."
     later = forecast_box(forecast, lead=LEAD, close=CLOSE, observed_until=AS_OF + timedelta(days=2))
     assert later is not None and later["ended"] and "in the 24 hours to 27 Nov" in later["range"]

@@ -231,14 +231,16 @@ def forecast_box(
 ) -> dict[str, Any] | None:
     """The Forecast box from the published JSON's ``forecast`` (None: nothing approved).
     ``observed_until``: the end of the story's newest scored hour, to tell a forecast whose
-    period has ended (its range then says when it ended)."""
+    period has ended (its range then says when it ended). The box always ends with the fixed
+    hedge line, so an approved text that closes with the same words shows without them (the
+    JSON keeps the approved words as they are)."""
     if forecast is None:
         return None
     as_of = datetime.fromisoformat(forecast["as_of"])
     valid_until = datetime.fromisoformat(forecast["valid_until"])
     ended = observed_until is not None and observed_until >= valid_until
     return {
-        "text": forecast["text"],
+        "text": _without_close(forecast["text"], close),
         "range": range_words(
             forecast["p10"],
             forecast["p90"],
@@ -249,6 +251,14 @@ def forecast_box(
         "made": when_label(as_of),
         "ended": ended,
     }
+
+
+def _without_close(text: str, close: str) -> str:
+    """``text`` without a last sentence equal to ``close``, unless nothing else is left."""
+    body, close = text.rstrip(), close.strip()
+    if close and body.endswith(close) and body[: -len(close)].strip():
+        return body[: -len(close)].rstrip()
+    return text
 
 
 def hedge_line(lead: str, close: str) -> str:
