@@ -28,7 +28,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.expression import false
+from sqlalchemy.sql.expression import false, true
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -85,6 +85,8 @@ stories = Table(
     Column("status", String(16), nullable=False, server_default="active"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # migration 0009: the story's tags from config ([[stories]] tags), which alert rules select on
+    Column("tags", JSON, nullable=False, server_default="[]"),
 )
 
 sources = Table(
@@ -381,6 +383,124 @@ timeline_events = Table(
     Column("after", JSON),
     Column("note", Text),
     Column("at", UTCDateTime, nullable=False),
+)
+
+# migration 0009: alerts (issue 13; engine/store/_alerts.py, engine/jobs/alerts.py). Rules come
+# from config (origin "config", synced by `noisecast init`) or from admins (origin "app", never
+# overwritten by config); ``definition`` is engine.core.alerts.rule_to_dict; ``version`` is bumped
+# on every change, so an admin acting on a stale view gets a conflict.
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    _id(),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("definition", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("origin", String(8), nullable=False, server_default="config"),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("updated_by", String(80), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Per (rule, story): whether it fires, since when, when it last notified, the newest hour
+# evaluated (an hour evaluated again writes nothing), and a reference (the last approved
+# forecast alerted).
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("rule", String(64), primary_key=True),
+    _fk("story_id", "stories.id", primary_key=True),
+    Column("firing", Boolean, nullable=False, server_default=false()),
+    Column("since", UTCDateTime),
+    Column("notified_at", UTCDateTime),
+    Column("evaluated_hour", UTCDateTime),
+    Column("ref", String(64), nullable=False, server_default=""),
+)
+
+# The outbox: an event per (rule, story, hour, kind) (``key`` is its idempotency key), written
+# with its deliveries and the rule's new state in one transaction. ``silenced_by``: the silence
+# that muted it (recorded, not sent).
+alert_events = Table(
+    "alert_events",
+    metadata,
+    _id(),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("rule", String(64), nullable=False),
+    _fk("story_id", "stories.id", nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("hour", UTCDateTime, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("link", Text, nullable=False),
+    Column("facts", JSON, nullable=False),
+    Column("silenced_by", Id),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row per (event, destination): pending -> sending (claimed by one sender, ``claim_token``)
+# -> sent, or back to pending with ``next_attempt_at`` (backoff), or failed after max_attempts;
+# muted when a silence held the event. ``message_key``: the grouped message's idempotency key.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    _id(),
+    _fk("event_id", "alert_events.id", nullable=False),
+    Column("destination", String(64), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_at", UTCDateTime),
+    Column("claim_token", String(64)),
+    Column("sent_at", UTCDateTime),
+    Column("message_key", String(64)),
+    Column("last_error", Text),
+    UniqueConstraint("event_id", "destination"),
+    Index(None, "destination", "status", "next_attempt_at"),
+)
+
+# Every send attempt, one per grouped message: which deliveries it carried, ok or the error.
+alert_attempts = Table(
+    "alert_attempts",
+    metadata,
+    _id(),
+    Column("destination", String(64), nullable=False),
+    Column("message_key", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text),
+    Column("delivery_ids", JSON, nullable=False),
+    Index(None, "destination", "at"),
+)
+
+# A silence mutes a rule, a story or (both None) everything between starts_at and ends_at, or
+# until an editor ends it (ended_at).
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    _id(),
+    Column("rule", String(64)),
+    _fk("story_id", "stories.id"),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("ended_by", String(80)),
+)
+
+# Append-only: who changed which rule or silence, before and after.
+alert_audit = Table(
+    "alert_audit",
+    metadata,
+    _id(),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("editor", String(80), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("target", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
 )
 
 job_runs = Table(
