@@ -401,3 +401,26 @@ def test_the_demo_on_postgresql_tells_the_same_story(
     finally:
         sqlite.close()
         pg.close()
+
+
+# --- alerts: the demo newsroom's webhook --------------------------------------------------------
+
+
+def test_the_demo_receiver_records_what_apprise_posts() -> None:
+    """The receiver is a real HTTP server: Apprise's json:// posts its JSON document to it."""
+    import apprise
+
+    from noisecast.engine.demo.receiver import WebhookReceiver
+
+    with WebhookReceiver() as receiver:
+        url = receiver.apprise_url("/alerts")
+        assert url.startswith("json://127.0.0.1:") and url.endswith("/alerts")
+        sender = apprise.Apprise()
+        assert sender.add(url)
+        assert sender.notify(body="Port strike reached High (71).\nref: 0123", title="Port strike")
+        [got] = receiver.received
+    assert got.path == "/alerts" and got.content_type.startswith("application/json")
+    assert got.title == "Port strike"
+    assert got.message == "Port strike reached High (71).\nref: 0123"
+    with pytest.raises(ValueError, match="loopback"):
+        WebhookReceiver(host="0.0.0.0")
