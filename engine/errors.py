@@ -52,3 +52,18 @@ class BacktestInputError(ForecastError, ValueError):
 class AlreadyExistsError(ConfigError):
     """A name given on the command line is taken (a source, a story): nothing was changed.
     The message says to add ``--replace``."""
+
+
+class AlertRuleError(ConfigError):
+    """An alert rule, its condition or a quiet-hours period is not valid.
+
+    ``field`` names the rule's key (``when``, ``to``...) when known; ``position`` is the 0-based
+    character offset in the condition or period text when the text does not parse.
+    """
+
+    def __init__(
+        self, message: str, *, field: str | None = None, position: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.position = position
