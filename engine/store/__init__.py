@@ -16,6 +16,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from noisecast.engine.config import DatabaseSettings
 from noisecast.engine.errors import StorageError
 from noisecast.engine.store import migrate as _migrate
+from noisecast.engine.store._alert_outbox import AlertOutboxMixin
+from noisecast.engine.store._alerts import AlertsMixin
 from noisecast.engine.store._forecasts import ForecastsMixin
 from noisecast.engine.store._jobs import JobsMixin
 from noisecast.engine.store._mentions import Collected, MentionsMixin, Outcome, title_key
@@ -39,6 +41,8 @@ class Store(
     JobsMixin,
     ReviewMixin,
     TimelineMixin,
+    AlertsMixin,
+    AlertOutboxMixin,
 ):
     """The database behind noisecast, SQLite or PostgreSQL."""
 
