@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,11 +23,15 @@ from typing import Any, TypeVar
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     ValidationError,
 )
 
 from noisecast.engine.errors import ConfigError
 from noisecast.engine.settings import (
+    AlertDestinationSettings,
+    AlertRuleSettings,
+    AlertSettings,
     CollectorSettings,
     DatabaseSettings,
     ForecastSettings,
@@ -44,6 +49,9 @@ from noisecast.engine.settings import (
 from noisecast.feeds import registry
 
 __all__ = [
+    "AlertDestinationSettings",
+    "AlertRuleSettings",
+    "AlertSettings",
     "CollectorSettings",
     "DatabaseSettings",
     "ForecastSettings",
@@ -67,7 +75,12 @@ DEFAULT_CONFIG = Path("config.toml")
 
 
 class Secrets(BaseModel):
-    """Credentials, read only from the environment or a secrets file outside the repository."""
+    """Credentials, read only from the environment or a secrets file outside the repository.
+
+    ``alert_urls`` maps an alert destination's secret name to its Apprise URL: env
+    ``NOISECAST_ALERT_URL_<NAME>`` (upper case, ``-`` as ``_``) or the secrets file's
+    ``[alert_urls]`` table (the environment wins). URLs carry tokens: they are left out of
+    ``repr`` and never put in a message (:meth:`alert_url_env` names where to set one)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -75,29 +88,67 @@ class Secrets(BaseModel):
     reddit_client_secret: str | None = None
     reddit_user_agent: str | None = None
     secret_key: str | None = None
+    alert_urls: dict[str, str] = Field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Secrets:
         env = dict(os.environ if environ is None else environ)
-        values: dict[str, str] = {}
+        values: dict[str, Any] = {}
         secrets_file = env.get(f"{ENV_PREFIX}SECRETS_FILE")
         if secrets_file:
             values.update(_read_secrets_file(Path(secrets_file)))
         for name in cls.model_fields:
-            if f"{ENV_PREFIX}{name.upper()}" in env:
+            if name != "alert_urls" and f"{ENV_PREFIX}{name.upper()}" in env:
                 values[name] = env[f"{ENV_PREFIX}{name.upper()}"]
+        urls = dict(values.get("alert_urls", {}))
+        for var, url in env.items():
+            if var.startswith(ALERT_URL_PREFIX) and len(var) > len(ALERT_URL_PREFIX) and url:
+                name = var[len(ALERT_URL_PREFIX) :].lower()
+                for key in [k for k in urls if _alert_key(k) == _alert_key(name)]:
+                    del urls[key]  # the environment overrides the file
+                urls[name] = url
+        values["alert_urls"] = urls
         return cls(**values)
 
+    def alert_url(self, name: str) -> str | None:
+        """The Apprise URL stored for the destination secret ``name`` (any case, - or _)."""
+        key = _alert_key(name)
+        return next((url for k, url in self.alert_urls.items() if _alert_key(k) == key), None)
 
-def _read_secrets_file(path: Path) -> dict[str, str]:
+    @staticmethod
+    def alert_url_env(name: str) -> str:
+        """The environment variable that holds the URL of secret ``name``."""
+        return f"{ALERT_URL_PREFIX}{_alert_key(name)}"
+
+
+ALERT_URL_PREFIX = f"{ENV_PREFIX}ALERT_URL_"
+
+
+def _alert_key(name: str) -> str:
+    return name.strip().upper().replace("-", "_")
+
+
+def _read_secrets_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{path}: cannot read secrets file: {e}") from e
     unknown = sorted(set(data) - set(Secrets.model_fields))
     if unknown:
         raise ConfigError(f"{path}: {unknown[0]}: unknown secret")
-    return {k: str(v) for k, v in data.items()}
+    values: dict[str, Any] = {k: str(v) for k, v in data.items() if k != "alert_urls"}
+    urls = data.get("alert_urls", {})
+    if not isinstance(urls, dict):
+        raise ConfigError(
+            f'{path}: alert_urls: expected a table, one line per destination (desk = "slack://...")'
+        )
+    for name, url in urls.items():
+        if not isinstance(url, str) or not url.strip():
+            raise ConfigError(  # the value may be a token: never repeat it
+                f"{path}: alert_urls.{name}: expected the destination's Apprise URL in quotes"
+            )
+    values["alert_urls"] = {str(k): v.strip() for k, v in urls.items()}
+    return values
 
 
 SECTIONS = (
@@ -110,6 +161,7 @@ SECTIONS = (
     "review",
     "timeline",
     "public",
+    "alerts",
 )
 
 
@@ -273,6 +325,8 @@ def _describe(
         head, sep, rest = message.partition(": ")
         if sep and loc and head.startswith(f"{loc[-1]}."):  # "weights.volume: ..." in weights
             path, message = path + head[len(str(loc[-1])) :], rest
+        elif sep and _names_own_key(head, model, loc):  # "rules[0].to: ..." in alerts
+            path, message = (f"{path}.{head}" if path else head), rest
         elif sep and head.isidentifier() and head.islower():
             if loc and head == loc[-1]:  # "query: query: ..." says the key once
                 message = rest
@@ -285,6 +339,18 @@ def _describe(
         if given is not None and not isinstance(given, dict | list):
             message += f", got {given!r}"
     return f"{where}: {path}: {message}" if path else f"{where}: {message}"
+
+
+_KEY_PATH = re.compile(r"([a-z_][a-z0-9_]*)(?:\[\d+\]|\.[A-Za-z0-9_-]+)*")
+
+
+def _names_own_key(head: str, model: type[BaseModel], loc: tuple[Any, ...]) -> bool:
+    """Whether a table's check named one of the table's own keys ("rules[0].to", "retry_...")
+    at the head of its message, so that the key path can take it."""
+    if not loc or isinstance(loc[-1], int):
+        return False
+    m = _KEY_PATH.fullmatch(head)
+    return m is not None and head != loc[-1] and m.group(1) in _known_keys(model, loc)
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:

@@ -8,6 +8,7 @@ import difflib
 import ipaddress
 import itertools
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -15,6 +16,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from noisecast.engine.core.alerts import (
+    AlertRuleError,
+    parse_condition,
+    parse_quiet_hours,
+    rule_from_dict,
+)
 from noisecast.engine.core.score import ScoreParams
 from noisecast.engine.schema import COMPONENTS
 from noisecast.feeds import registry
@@ -33,6 +40,19 @@ def _check_url_template(value: str) -> str:
 
 
 _SCORE_DEFAULTS = ScoreParams()
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+_TAG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_DESTINATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (an IANA name such as 'UTC' or 'Europe/London')"
+        ) from None
+    return value
 
 
 class _Section(BaseModel):
@@ -124,13 +144,7 @@ class ScheduleSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (an IANA name such as 'UTC' or 'Europe/London')"
-            ) from None
-        return value
+        return _known_zone(value)
 
 
 class MatchingSettings(_Section):
@@ -290,6 +304,18 @@ class StorySettings(_Section):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")
     title: str = Field(min_length=1)
     query: str = Field(min_length=1)
+    # Labels alert rules select by ([[alerts.rules]] tag = "politics").
+    tags: tuple[str, ...] = ()
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for tag in value:
+            if not _TAG.match(tag):
+                raise ValueError(
+                    f"{tag!r} is not a tag (lowercase letters, digits and '-', e.g. 'politics')"
+                )
+        return tuple(dict.fromkeys(value))
 
     @field_validator("query")
     @classmethod
@@ -300,6 +326,136 @@ class StorySettings(_Section):
 
         check_query(value)
         return value
+
+
+class AlertDestinationSettings(_Section):
+    """One ``[alerts.destinations.NAME]``: where alerts go. The Apprise URL is a secret,
+    found by ``secret`` (the destination's name when empty): env NOISECAST_ALERT_URL_<SECRET>,
+    or the secrets file's [alert_urls] table."""
+
+    secret: str = Field("", pattern=r"^([A-Za-z0-9][A-Za-z0-9_-]{0,63})?$")  # "": the name
+    audience: Literal["desk", "admins"] = "desk"
+    # Local times in `timezone`, e.g. "22:00-07:00": messages are held until it ends.
+    quiet_hours: str = ""
+    timezone: str = "UTC"
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        if value.strip():
+            parse_quiet_hours(value)
+        return value.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _known_zone(value)
+
+
+class AlertRuleSettings(_Section):
+    """One ``[[alerts.rules]]``: which stories, which condition, which destinations."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    stories: Literal["all"] | tuple[str, ...] = "all"
+    tag: str = ""
+    when: str
+    to: tuple[str, ...]
+    repeat_hours: int = Field(24, ge=1, le=24 * 365)
+    send_resolved: bool = True
+    enabled: bool = True
+
+    @field_validator("when")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        return parse_condition(value).text
+
+    @field_validator("stories", mode="before")
+    @classmethod
+    def _slugs(cls, value: Any) -> Any:
+        if value == "all":
+            return value
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError(f'expected "all" or a list of story slugs, got {value!r}')
+        for slug in value:
+            if not isinstance(slug, str) or not _SLUG.match(slug):
+                raise ValueError(f"{slug!r} is not a story slug")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("to")
+    @classmethod
+    def _some(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("list at least one destination (a name in [alerts.destinations])")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        if value and not _TAG.match(value):
+            raise ValueError(f"{value!r} is not a tag (lowercase letters, digits and '-')")
+        return value
+
+    @model_validator(mode="after")
+    def _stories_or_tag(self) -> AlertRuleSettings:
+        if self.tag and self.stories != "all":
+            raise ValueError(
+                'tag: a rule names its stories or a tag, not both: use stories = "all" with a tag'
+            )
+        return self
+
+
+class AlertSettings(_Section):
+    """``[alerts]``: rules evaluated in the hourly cycle, and the delivery of their messages."""
+
+    enabled: bool = True  # false: rules are not evaluated (nothing written)
+    max_attempts: int = Field(8, ge=1, le=100)
+    retry_base_seconds: float = Field(30.0, gt=0)
+    retry_max_seconds: float = Field(3600.0, gt=0)
+    deliver_every_seconds: float = Field(30.0, gt=0)
+    timeout_seconds: float = Field(10.0, gt=0)
+    claim_seconds: float = Field(300.0, gt=0)
+    failing_after: int = Field(3, ge=1)
+    destinations: dict[str, AlertDestinationSettings] = Field(default_factory=dict)
+    rules: tuple[AlertRuleSettings, ...] = ()
+
+    @field_validator("destinations")
+    @classmethod
+    def _destination_names(
+        cls, value: dict[str, AlertDestinationSettings]
+    ) -> dict[str, AlertDestinationSettings]:
+        for name in value:
+            if not _DESTINATION.match(name):
+                raise ValueError(
+                    f"destinations.{name}: not a destination name (letters, digits, '-' and "
+                    "'_', at most 64)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _rules_fit(self) -> AlertSettings:
+        if self.retry_max_seconds < self.retry_base_seconds:
+            raise ValueError(
+                f"retry_max_seconds: {self.retry_max_seconds:g} is less than "
+                f"retry_base_seconds ({self.retry_base_seconds:g})"
+            )
+        for name, dest in self.destinations.items():  # secret defaults to the name
+            if not dest.secret:
+                self.destinations[name] = dest.model_copy(update={"secret": name})
+        audiences = self.destination_audiences()
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            if rule.name in seen:
+                raise ValueError(f"rules[{i}].name: duplicate rule name {rule.name!r}")
+            seen.add(rule.name)
+            try:
+                rule_from_dict(rule.model_dump(), destinations=audiences)
+            except AlertRuleError as e:
+                raise ValueError(f"rules[{i}].{e}") from None
+        return self
+
+    def destination_audiences(self) -> dict[str, str]:
+        """Destination name -> audience, what ``rule_from_dict`` checks ``to`` against."""
+        return {name: d.audience for name, d in self.destinations.items()}
 
 
 class Settings(_Section):
@@ -314,6 +470,7 @@ class Settings(_Section):
     review: ReviewSettings = ReviewSettings()
     timeline: TimelineSettings = TimelineSettings()
     public: PublicSettings = PublicSettings()
+    alerts: AlertSettings = AlertSettings()
     outlets: tuple[OutletSettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
     stories: tuple[StorySettings, ...] = ()
