@@ -48,7 +48,7 @@ def firing(cond: Condition, f: StoryFacts) -> tuple[str, str]:
         return title, f"{title}: {', '.join(f.emerging)}." if f.emerging else f"{title}."
     if cond.kind == "approved":
         title = f"{t}: forecast approved"
-        quoted = f' "{f.approved_text.strip()}"' if f.approved_text.strip() else ""
+        quoted = f': "{f.approved_text.strip()}"' if f.approved_text.strip() else ""
         now = _now(f)
         return title, f"{title}{quoted}" + (f" ({now})." if now else ".")
     if cond.kind == "level":
@@ -64,7 +64,7 @@ def firing(cond: Condition, f: StoryFacts) -> tuple[str, str]:
         evidence = _evidence(f, cond, head=_now(f), quote_change=False)
     else:  # rising
         title = f"{t} is forecast to rise"
-        evidence = _evidence(f, cond, head=", ".join(x for x in (_chance(f), _now(f)) if x))
+        evidence = _evidence(f, cond, head="; ".join(x for x in (_chance(f), _now(f)) if x))
     text = (f"{title} ({evidence})." if evidence else f"{title}.") + _forecast(f)
     return title, text + _low_confidence(f, cond)
 
@@ -78,7 +78,9 @@ def reminder(cond: Condition, f: StoryFacts, *, since: datetime | None) -> tuple
         held = f" since {_when(since, f.hour)} ({_hours(hours)})"
     if cond.kind == "unhealthy":
         return title, f"{title}{held}: {_note(f)}."
-    head = _chance(f) if cond.kind == "rising" else _score(f) if cond.kind == "level" else _now(f)
+    head = _score(f) if cond.kind == "level" else _now(f)
+    if cond.kind == "rising":
+        head = "; ".join(x for x in (_chance(f), head) if x)
     evidence = _evidence(f, cond, head=head)
     text = f"{title}{held}" + (f": {evidence}." if evidence else ".") + _forecast(f)
     return title, text + _low_confidence(f, cond)
@@ -103,7 +105,11 @@ def resolved(cond: Condition, f: StoryFacts) -> tuple[str, str]:
         now = ", ".join(x for x in (_score(f), f.level) if x)
     elif cond.kind == "jump":
         title = f"{t} is no longer up {_num(cond.value)} in {cond.hours} h"
-        now = ", ".join(x for x in (_score(f), f.level, _change(f, cond.hours)) if x)
+        now = "; ".join(
+            x
+            for x in (", ".join(x for x in (_score(f), f.level) if x), _change(f, cond.hours))
+            if x
+        )
     elif cond.kind == "rising":
         title = f"{t} is no longer forecast to rise"
         return title, f"{title} ({_chance(f)})." if f.prob_rising is not None else f"{title}."
@@ -137,9 +143,12 @@ def change(f: StoryFacts, hours: int | None) -> str:
 
 
 def _evidence(f: StoryFacts, cond: Condition, *, head: str, quote_change: bool = True) -> str:
-    numbers = [x for x in (head, _change(f, cond.hours) if quote_change else "") if x]
-    parts = [", ".join(numbers), f.drivers.strip()]
-    return "; ".join(p for p in parts if p)
+    """ "71, up 38 in 6 h; driven by ..." after a bare score; "now 71, High; up 38 in 6 h;
+    driven by ..." after a longer head."""
+    change = _change(f, cond.hours) if quote_change else ""
+    if head.isdigit() and change:
+        head, change = f"{head}, {change}", ""
+    return "; ".join(p for p in (head, change, f.drivers.strip()) if p)
 
 
 def _score(f: StoryFacts) -> str:
