@@ -132,6 +132,7 @@ def _rule_form(
     rule: dict[str, Any] | None = None,
     error: str | None = None,
     status_code: int = 200,
+    pointer: dict[str, Any] | None = None,
 ) -> Response:
     """The new-rule (``rule`` None) or edit form, first opened or returned with what the
     admin typed and the error (422) naming the field."""
@@ -143,6 +144,7 @@ def _rule_form(
         values=values,
         error=error,
         field=field_of(error) if error else "",
+        pointer=pointer,
         destinations=destinations_of(request.app.state.settings),
         stories=_story_slugs(request),
     )
@@ -167,7 +169,7 @@ def _save(
             now=request.app.state.now(),
             version=version,
             destinations={
-                name: d["audience"] for name, d in destinations_of(request.app.state.settings)
+                d["name"]: d["audience"] for d in destinations_of(request.app.state.settings)
             },
         )
     except AlreadyExistsError:
@@ -175,7 +177,13 @@ def _save(
         error = f"{taken}: choose another name, or edit that rule."
         return _rule_form(request, values=values, rule=rule, error=error, status_code=422)
     except (ConfigError, ReviewInputError) as e:  # AlertRuleError is a ConfigError
-        return _rule_form(request, values=values, rule=rule, error=str(e), status_code=422)
+        position = getattr(e, "position", None)
+        pointer = None
+        if isinstance(position, int) and field_of(str(e)) == "when":
+            pointer = {"text": " ".join(str(form.get("when", "")).split()), "at": position}
+        return _rule_form(
+            request, values=values, rule=rule, error=str(e), status_code=422, pointer=pointer
+        )
     verb = "Saved" if rule else "Created"
     return _back(request, f"{verb}: the alert rule “{saved['name']}”.")
 

@@ -41,7 +41,7 @@ from noisecast.engine.config import Settings
 from noisecast.engine.core.review import ReviewConflict
 from noisecast.engine.errors import ConfigError, StorageError
 from noisecast.engine.store import Store
-from noisecast.engine.web import api, public, views
+from noisecast.engine.web import alerts_view, api, public, views
 from noisecast.engine.web.limits import LoginGuard, LoginLimits
 from noisecast.engine.web.pages import (
     HERE,
@@ -115,6 +115,8 @@ def create_app(
     app.include_router(public.router)  # first: /stories/{slug} is the readers' page
     app.include_router(views.router)
     app.include_router(api.router)
+    app.include_router(alerts_view.router)
+    app.state.templates.env.globals["failing_destinations"] = alerts_view.failing_count
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _exc: LoginRequired) -> Response:
