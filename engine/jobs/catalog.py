@@ -39,6 +39,8 @@ class SyncReport:
     stories_updated: int
     rematched: int = 0
     sources_removed: int = 0  # in config, but removed by hand: left removed
+    alert_rules_created: int = 0
+    alert_rules_updated: int = 0  # config's rules an admin edited are left alone
 
 
 def sync_from_config(store: Store, settings: Settings, *, now: datetime) -> SyncReport:
@@ -46,7 +48,9 @@ def sync_from_config(store: Store, settings: Settings, *, now: datetime) -> Sync
 
     Sources and stories that are only in the database (added with the CLI) are left alone, and
     so are sources removed with ``noisecast sources remove``. A source config disabled is
-    enabled again when config says ``enabled = true`` once more.
+    enabled again when config says ``enabled = true`` once more. Stories get config's tags;
+    ``[[alerts.rules]]`` are synced too (Store.sync_alert_rules: a rule an admin edited in the
+    review app is left alone).
     """
     counts = [0, 0, 0, 0, 0, 0]
     for src in settings.sources:
@@ -68,14 +72,24 @@ def sync_from_config(store: Store, settings: Settings, *, now: datetime) -> Sync
         elif known is not None and known["disabled_reason"] == CONFIG_DISABLED:
             store.enable_source(src.name, now=now)
     for story in settings.stories:
-        change = store.upsert_story(story.slug, story.title, story.query, now=now)
+        change = store.upsert_story(story.slug, story.title, story.query, now=now, tags=story.tags)
         counts[2 if change.created else 3] += 1
         if change.query_changed and settings.matching.rematch_days:
             rematch_story(
                 store, story.slug, story.query, now=now, days=settings.matching.rematch_days
             )
             counts[4] += 1
-    return SyncReport(*counts)
+    rules_created, rules_updated = store.sync_alert_rules(settings.alerts.rules, now=now)
+    return SyncReport(
+        sources_created=counts[0],
+        sources_updated=counts[1],
+        stories_created=counts[2],
+        stories_updated=counts[3],
+        rematched=counts[4],
+        sources_removed=counts[5],
+        alert_rules_created=rules_created,
+        alert_rules_updated=rules_updated,
+    )
 
 
 CONFIG_DISABLED = "disabled in config"

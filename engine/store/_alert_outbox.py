@@ -168,13 +168,13 @@ class AlertOutboxMixin(StoreBase):
                     silenced_by=e.silenced_by,
                     created_at=now,
                 )
-                if conn.execute(stmt.on_conflict_do_nothing()).rowcount == 0:
+                event_id = conn.execute(
+                    stmt.on_conflict_do_nothing().returning(alert_events.c.id)
+                ).scalar()
+                if event_id is None:
                     continue  # written by an earlier run of this hour
                 counts["events"] += 1
                 counts["muted"] += e.silenced_by is not None
-                event_id = conn.execute(
-                    select(alert_events.c.id).where(alert_events.c.key == e.key)
-                ).scalar_one()
                 for name in dict.fromkeys(e.to):
                     if name not in destinations:
                         continue
@@ -185,7 +185,10 @@ class AlertOutboxMixin(StoreBase):
                         attempts=0,
                         next_attempt_at=now,
                     )
-                    counts["deliveries"] += conn.execute(ins.on_conflict_do_nothing()).rowcount
+                    made = conn.execute(
+                        ins.on_conflict_do_nothing().returning(alert_deliveries.c.id)
+                    ).all()
+                    counts["deliveries"] += len(made)
             for s in states:
                 story_id = ids.get(s.slug)
                 if story_id is None:
@@ -275,7 +278,11 @@ class AlertOutboxMixin(StoreBase):
             )
             .join(alert_events, alert_events.c.id == alert_deliveries.c.event_id)
             .join(stories, stories.c.id == alert_events.c.story_id)
-            .where(alert_deliveries.c.claim_token == token, alert_deliveries.c.status == SENDING)
+            .where(
+                alert_deliveries.c.id.in_(ids),
+                alert_deliveries.c.claim_token == token,
+                alert_deliveries.c.status == SENDING,
+            )
             .order_by(alert_deliveries.c.id)
         )
         with self.reading() as conn:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -36,9 +36,11 @@ class StoriesMixin(StoreBase):
         now: datetime,
         reactivate: bool = False,
         exists_ok: bool = True,
+        tags: Sequence[str] | None = None,
     ) -> StoryChange:
-        """Create the story, or update its title and query. Without ``exists_ok`` a known
-        slug is an AlreadyExistsError and nothing changes."""
+        """Create the story, or update its title and query (and its ``tags``, which alert rules
+        select on, unless None: left as they are). Without ``exists_ok`` a known slug is an
+        AlreadyExistsError and nothing changes."""
         with self.transaction() as conn:
             existing = conn.execute(
                 select(stories.c.id, stories.c.query, stories.c.status).where(
@@ -60,12 +62,15 @@ class StoriesMixin(StoreBase):
                         status="active",
                         created_at=now,
                         updated_at=now,
+                        tags=list(tags or ()),
                     )
                 )
                 return StoryChange(int(row.inserted_primary_key[0]), True, True)  # type: ignore[index]
             values: dict[str, Any] = {"title": title, "query": query, "updated_at": now}
             if reactivate:
                 values["status"] = "active"
+            if tags is not None:
+                values["tags"] = list(tags)
             conn.execute(update(stories).where(stories.c.id == existing.id).values(**values))
             return StoryChange(int(existing.id), False, existing.query != query)
 
