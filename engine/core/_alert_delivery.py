@@ -92,8 +92,26 @@ def quiet_until(quiet_hours: str, timezone: str, at: datetime) -> datetime | Non
         day = local.date() if now < end else local.date() + timedelta(days=1)
     if not inside:
         return None
-    ends = datetime.combine(day, end).replace(tzinfo=zone).astimezone(UTC)
+    ends = _first_instant(datetime.combine(day, end), zone)
     return ends if ends > _utc(at) else _utc(at)
+
+
+def _first_instant(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The first UTC instant at which the local clock in ``zone`` shows ``wall`` or later: the
+    earlier one when the clocks go back and show it twice, the moment they jump when they skip
+    it (spring forward)."""
+    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    low = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)  # in a gap: low < jump <= first
+    high = first
+    while high - low > timedelta(seconds=1):
+        mid = low + (high - low) / 2
+        if mid.astimezone(zone).replace(tzinfo=None) >= wall:
+            high = mid
+        else:
+            low = mid
+    return high.replace(microsecond=0)
 
 
 def backoff(attempt: int, *, base: float, cap: float) -> timedelta:

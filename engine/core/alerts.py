@@ -304,7 +304,9 @@ def evaluate(
 
     ``now`` is when the silences are checked (the cycle runs after the hour ends); default
     the end of ``hour``. Disabled rules, stories a rule does not cover, and (rule, story)
-    pairs already evaluated at ``hour`` or later give nothing."""
+    pairs already evaluated at ``hour`` or later give nothing; every pair evaluated returns
+    its state (its ``evaluated_hour`` moved), quiet ones included, so that a redone hour is
+    refused even when its facts changed in between."""
     hour = _utc(hour)
     at = _utc(now) if now is not None else hour + timedelta(hours=1)
     by_slug = {f.slug: f for f in facts}
@@ -326,14 +328,7 @@ def evaluate(
             new = replace(new, evaluated_hour=hour)
             if kind is not None:
                 events.append(_event(rule, f, kind, hour, silence, state, base_url))
-            if (
-                old is None
-                and kind is None
-                and new == AlertState(rule.name, f.slug, evaluated_hour=hour)
-            ):
-                continue  # nothing to remember about a story that never fired
-            if new != old:
-                changed.append(new)
+            changed.append(new)  # evaluated_hour moved: a redone hour gives nothing
     return events, changed
 
 
