@@ -18,7 +18,12 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
-from noisecast.engine.config import AlertDestinationSettings, AlertSettings, Settings
+from noisecast.engine.config import (
+    AlertDestinationSettings,
+    AlertRuleSettings,
+    AlertSettings,
+    Settings,
+)
 from noisecast.engine.core.review import ReviewInputError
 from noisecast.engine.store import Store
 from noisecast.engine.store.tables import alert_attempts, alert_deliveries, alert_events
@@ -286,6 +291,29 @@ def test_a_stale_version_is_a_conflict(app: Any, al_store: Store) -> None:
     assert len(audit(al_store)) == 2
 
 
+def test_a_config_rule_edited_in_the_app_becomes_the_apps(app: Any, al_store: Store) -> None:
+    al_store.sync_alert_rules(
+        [AlertRuleSettings(name="ops-health", when="unhealthy", to=("ops",), tag="politics")],
+        now=T0,
+    )
+    root = login(app, "root")
+    row = root.get("/alerts").text.split('id="rule-ops-health"')[1].split("</tr>")[0]
+    assert "config.toml" in row and "stories tagged “politics”" in row
+    form = root.get("/alerts/rules/ops-health/edit").text
+    assert "This rule comes from config.toml" in form
+    assert 'name="scope" value="tag" checked' in form and 'value="politics"' in form
+    assert 'name="to" value="ops" checked' in form
+    v = rule(al_store, "ops-health")["version"]
+    edited = {**NEW_RULE, "scope": "tag", "tag": "politics", "when": "unhealthy", "to": ["ops"]}
+    flash_after(root, post(root, "/alerts/rules/ops-health/edit", version=v, **edited))
+    now = rule(al_store, "ops-health")
+    assert now["origin"] == "app" and now["definition"]["repeat_hours"] == 12
+    trail = root.get("/alerts").text.split('class="events al-audit"')[1].split("</tr>")[1]
+    assert "<em>origin:</em> config" in trail and "<em>origin:</em> app" in trail
+    said = flash_after(root, post(root, "/alerts/rules/ops-health/delete", version=now["version"]))
+    assert "Deleted" in said and "config.toml" not in said  # it was the app's by then
+
+
 @pytest.mark.parametrize(
     ("form", "field", "says"),
     [
@@ -389,6 +417,8 @@ def test_an_editor_mutes_a_story_and_ends_the_silence(app: Any, al_store: Store)
     assert (ended["editor"], ended["target"]) == ("alice", "silence")
     assert ended["action"] != made["action"]
     assert "Nothing is muted." in alice.get("/alerts").text
+    again = post(alice, f"/alerts/silences/{silence['id']}/end")
+    assert again.status_code == 409 and "already ended by alice" in again.text
     # a rule, for one story
     flash_after(
         alice,
