@@ -444,6 +444,11 @@ def test_emerging_fires_once_per_new_proposal() -> None:
         run.step(i, [facts(i, True, emerging=proposed)])
     assert [(e.kind, e.hour) for e in run.events] == [("firing", hour(1)), ("firing", hour(3))]
     assert "b" in run.events[1].text
+    many = Run([rule])  # a long list of proposals: AlertState.ref stays short (64 characters)
+    for i in range(12):
+        many.step(i, [facts(i, True, emerging=tuple(f"proposal-{n}" for n in range(i + 1)))])
+    assert len(many.events) == 12
+    assert all(len(s.ref) <= 64 for s in many.states.values())
 
 
 def test_unknown_values_change_nothing() -> None:

@@ -22,6 +22,7 @@ retrying with :func:`backoff`. The words are in ``_alert_words``, the condition 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -251,7 +252,7 @@ class AlertState:
     since: datetime | None = None  # first hour of the current firing
     notified_at: datetime | None = None  # hour of the last firing/reminder sent (not muted)
     evaluated_hour: datetime | None = None  # newest hour evaluated
-    ref: str = ""  # approved: the forecast id; emerging: the proposals; else a muted marker
+    ref: str = ""  # approved: the forecast id; emerging: proposals' keys; else a muted marker
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,13 +375,21 @@ def _point(
         ref = "" if f.approved_forecast_id is None else str(f.approved_forecast_id)
         if not ref or ref == state.ref:
             return None, state
-    else:
-        seen = set(state.ref.split("\n")) if state.ref else set()
-        if not set(f.emerging) - seen:
+    else:  # emerging: fire for a proposal not alerted before (the newest few remembered)
+        seen = state.ref.split() if state.ref else []
+        new = [k for k in dict.fromkeys(_short_key(p) for p in f.emerging) if k not in seen]
+        if not new:
             return None, state
-        ref = "\n".join(sorted(seen | set(f.emerging)))
+        ref = " ".join([*seen, *new][-_REMEMBERED:])
     notified = state.notified_at if silence is not None else hour
     return "firing", replace(state, firing=False, since=None, notified_at=notified, ref=ref)
+
+
+_REMEMBERED = 7  # proposals' keys that fit AlertState.ref (64 characters)
+
+
+def _short_key(item: str) -> str:
+    return hashlib.sha256(item.encode("utf-8")).hexdigest()[:8]
 
 
 def _holds(cond: Condition, f: StoryFacts) -> bool | None:
