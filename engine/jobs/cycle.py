@@ -25,7 +25,10 @@ Only the newest hour of a catch-up is forecast: a forecast is for the hours ahea
 forecasts older hours would have made are of no use once those hours have passed. The newest
 hour also updates the Timeline (noisecast.engine.jobs.timeline: its rules read every stored
 hour, so one update covers a catch-up); a Timeline failure is logged and recorded in the hour's
-detail, and never stops the scores or the forecast.
+detail, and never stops the scores or the forecast. Then the newest hour's alerts are evaluated
+(noisecast.engine.jobs.alerts: events and deliveries written to the outbox in one transaction;
+a failure is logged and recorded like the Timeline's), and after the hours, outside the lock,
+one delivery pass sends what is due.
 
 The decisions (:func:`ready_hour`, :func:`next_cycle_time`, :func:`hours_to_run`,
 :func:`assess_health`) are pure and live in :mod:`noisecast.engine.core.cycle_rules` (times
@@ -41,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from noisecast.engine.config import Settings
+from noisecast.engine.config import Secrets, Settings
 from noisecast.engine.core.cycle_rules import (
     CYCLE_JOB,
     HOUR,
@@ -50,6 +53,7 @@ from noisecast.engine.core.cycle_rules import (
     hours_to_run,
 )
 from noisecast.engine.errors import NoisecastError
+from noisecast.engine.jobs.alerts import deliver_alerts, evaluate_alerts
 from noisecast.engine.jobs.noise import update_noise
 from noisecast.engine.jobs.timeline import update_timeline
 from noisecast.engine.store import Store
@@ -94,8 +98,10 @@ def run_cycle(
     clock: Callable[[], datetime],
     worker: str | None = None,
     stop: threading.Event | None = None,
+    secrets: Secrets | None = None,
 ) -> CycleReport:
-    """Run every ready hour not yet run (see the module's docstring), under the cycle lock.
+    """Run every ready hour not yet run (see the module's docstring), under the cycle lock,
+    then, with ``secrets`` (the destinations' URLs), one alert delivery pass.
 
     Raises what scoring raised (that hour is recorded as an ``error`` and is the first of the
     next cycle), or a NoisecastError after recording the hour when only its forecast failed.
@@ -154,6 +160,8 @@ def run_cycle(
             report.hours.append(result)
         if report.hours:
             store.prune_job_runs(now - timedelta(days=schedule.job_runs_keep_days))
+    if report.hours and secrets is not None and settings.alerts.enabled:
+        _deliver(store, settings, secrets, clock())
     return report
 
 
@@ -197,6 +205,7 @@ def _run_hour(
                 log.warning("forecast failed: %s: %s", type(e).__name__, e, extra=extra)
             detail["forecast"] = outlook
             detail["timeline"] = _timeline(store, settings, clock(), extra)
+            detail["alerts"] = _alerts(store, settings, hour, clock(), extra)
         check()  # still the only scorer: then this hour is done
         store.finish_job(run_id, now=clock(), status="ok", detail=detail)
     except BaseException as e:
@@ -230,6 +239,30 @@ def _timeline(
     except Exception as e:
         log.warning("timeline update failed: %s: %s", type(e).__name__, e, extra=extra)
         return {"status": "error", "error": f"{type(e).__name__}: {e}"}
+
+
+def _alerts(
+    store: Store, settings: Settings, hour: datetime, now: datetime, extra: dict[str, str]
+) -> dict[str, Any]:
+    """The newest hour's alerts into the outbox (after the forecast and the Timeline, which
+    they read; a failure is logged and recorded in the hour's detail, never stops the cycle)."""
+    try:
+        return {"status": "ok", **evaluate_alerts(store, settings, hour=hour, now=now)}
+    except Exception as e:
+        log.warning("alert evaluation failed: %s: %s", type(e).__name__, e, extra=extra)
+        return {"status": "error", "error": f"{type(e).__name__}: {e}"}
+
+
+def _deliver(store: Store, settings: Settings, secrets: Secrets, now: datetime) -> None:
+    """One delivery pass after the cycle's alerts were written; what it cannot send now the
+    delivery job (or the next cycle) sends later."""
+    try:
+        counts = deliver_alerts(store, settings, secrets, now=now)
+    except Exception as e:
+        log.warning("alert delivery failed: %s: %s", type(e).__name__, e, extra={"job": "alerts"})
+        return
+    if any(counts.values()):
+        log.info("alert delivery pass", extra={"job": "alerts", **counts})
 
 
 def _forecast(

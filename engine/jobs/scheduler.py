@@ -9,6 +9,8 @@ scorers run the hourly cycle under an advisory lock. Roles:
 - ``scorer``: at ``cycle_minute`` past every hour (and at start, to catch up), the update
   cycle (noisecast.engine.jobs.cycle.run_cycle); a scorer that found the cycle locked, or whose
   cycle failed, tries again after ``cycle_retry_seconds``;
+  the scorers also send the alerts' outbox every ``alerts.deliver_every_seconds``
+  (noisecast.engine.jobs.alerts.deliver_alerts; claims keep two scorers from sending one twice);
 - ``all`` (default): both. On SQLite exactly one ``noisecast run`` process may use a database
   (an exclusive ``flock`` on ``<database>.lock``).
 
@@ -49,6 +51,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from noisecast.engine.config import ScheduleSettings, Secrets, Settings
 from noisecast.engine.errors import ConfigError
+from noisecast.engine.jobs.alerts import deliver_alerts
 from noisecast.engine.jobs.collect import CollectReport, Leasing, collect_leased
 from noisecast.engine.jobs.cycle import (
     CYCLE_JOB,
@@ -68,6 +71,7 @@ log = logging.getLogger("noisecast.scheduler")
 
 ROLES = ("all", "collector", "scorer")
 COLLECT_JOB = "collect"
+DELIVER_JOB = "deliver"
 WORKER_JOB = "worker"  # a process's own job_runs row: started, last seen (heartbeat), stopped
 RETRY_SUFFIX = "-retry"
 STOP_MARGIN_SECONDS = 10.0  # after the grace period, time left for the last writes
@@ -156,13 +160,33 @@ class Worker:
             return CycleReport("busy")
         try:
             report = run_cycle(
-                self.store, self.settings, clock=self.clock, worker=self.owner, stop=self.stop
+                self.store,
+                self.settings,
+                clock=self.clock,
+                worker=self.owner,
+                stop=self.stop,
+                secrets=self.secrets,
             )
         finally:
             self._cycle_busy.release()
         if report.status == "locked":
             self.retry_cycle()
         return report
+
+    @property
+    def delivers(self) -> bool:
+        """Whether this process sends the alerts' outbox: a scorer, with alerts enabled and the
+        secrets that hold the destinations' URLs."""
+        return self.scores and self.settings.alerts.enabled and self.secrets is not None
+
+    def deliver(self) -> dict[str, int]:
+        """One pass of the alerts' delivery (noisecast.engine.jobs.alerts.deliver_alerts)."""
+        if self.secrets is None or self.stop.is_set():
+            return {}
+        counts = deliver_alerts(self.store, self.settings, self.secrets, now=self.clock())
+        if any(counts.values()):
+            log.info("alert delivery pass", extra={"job": DELIVER_JOB, **counts})
+        return counts
 
     def retry_cycle(self) -> None:
         if self.scheduler is None or self.stop.is_set():
@@ -304,6 +328,14 @@ def build_scheduler(worker: Worker, *, cycle_every: float | None = None) -> Back
             id=CYCLE_JOB,
             name=CYCLE_JOB,
             next_run_time=start,  # catch up at once
+        )
+    if worker.delivers:
+        every = worker.settings.alerts.deliver_every_seconds
+        scheduler.add_job(
+            worker._job(DELIVER_JOB, worker.deliver),
+            IntervalTrigger(seconds=every, timezone=UTC),
+            id=DELIVER_JOB,
+            name=DELIVER_JOB,
         )
     scheduler.add_job(
         worker._job(WORKER_JOB, worker.heartbeat),
