@@ -26,6 +26,7 @@ from noisecast.engine.cli._common import (
     print_json,
     safe,
 )
+from noisecast.engine.cli.alerts import alerts
 from noisecast.engine.cli.catalog import sources, stories
 from noisecast.engine.cli.offline import backtest, demo
 from noisecast.engine.cli.run import run_command
@@ -194,10 +195,14 @@ def _check_collectable(source: dict[str, Any]) -> None:
 @pass_app
 @handle_errors
 def status(app: App, as_json: bool) -> None:
-    """Counts, the scheduler's next runs and last jobs, the last fetches, failing sources."""
+    """Counts, the scheduler's next runs and last jobs, the last fetches, failing sources and
+    failing alert destinations."""
     with app.store() as store:
         data = store.status(now=app.now())
         data["schedule"] = schedule_status(store, app.settings, app.now())
+        data["alert_destinations"] = store.destination_health(
+            now=app.now(), failing_after=app.settings.alerts.failing_after
+        )
     if as_json:
         print_json(data)
         return
@@ -213,6 +218,25 @@ def status(app: App, as_json: bool) -> None:
         t = Table("failing source", "url", "failures", "last error", title="Failing sources")
         for f in data["failing_sources"]:
             t.add_row(safe(f["name"]), safe(f["url"]), f"{f['failures']:g}", safe(f["last_error"]))
+        c.print(t)
+    failing = [d for d in data["alert_destinations"] if d["failing"]]
+    if failing:
+        t = Table(
+            "destination",
+            "waiting",
+            "given up",
+            "failures in a row",
+            "last error",
+            title="Failing alert destinations",
+        )
+        for d in failing:
+            t.add_row(
+                safe(d["destination"]),
+                str(d["pending"]),
+                str(d["failed"]),
+                str(d["consecutive_failures"]),
+                safe(d["last_error"] or "-"),
+            )
         c.print(t)
     if data["last_runs"]:
         t = Table("source", "started", "outcome", "http", "items", "new", title="Last fetches")
@@ -403,7 +427,7 @@ def _add_common_options(group: click.Group) -> None:
             )
 
 
-for _command in (sources, stories, backtest, demo, run_command, serve, editors, export):
+for _command in (sources, stories, backtest, demo, run_command, serve, editors, export, alerts):
     cli.add_command(_command)
 
 _add_common_options(cli)
