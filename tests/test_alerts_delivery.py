@@ -370,6 +370,23 @@ def test_a_silenced_story_is_recorded_not_sent(store: Store, webhook: Webhook) -
     assert statuses(store) == {"port-strike>desk": "muted"}
 
 
+def test_a_silence_set_after_the_hour_before_the_cycle_mutes_it(store: Store) -> None:
+    settings = make_settings(str(store.engine.url), rules=(HIGH,))
+    loud_story(store, settings)
+    store.add_silence(
+        rule="desk-high",
+        slug=None,
+        starts_at=T0 + H + timedelta(minutes=2),  # the hour is over; its cycle runs at :05
+        ends_at=T0 + 6 * H,
+        reason="on it",
+        editor="ann",
+        now=T0 + H + timedelta(minutes=2),
+    )
+    assert (
+        evaluate_alerts(store, settings, hour=T0, now=T0 + H + timedelta(minutes=5))["muted"] == 1
+    )
+
+
 def test_disabled_alerts_write_nothing(store: Store) -> None:
     settings = make_settings(str(store.engine.url), rules=(HIGH,), enabled=False)
     loud_story(store, settings)

@@ -93,6 +93,7 @@ def evaluate_alerts(
         store.silence_rules(since=hour),
         hour=hour,
         base_url=settings.public.base_url.rstrip("/"),
+        now=now,  # a silence set after the hour ended, before the cycle ran, mutes it
     )
     destinations = set(alerts.destinations)
     for e in events:
