@@ -193,6 +193,23 @@ def test_an_smtp_server_receives_the_mail(store: Store, smtp: SmtpServer) -> Non
     assert "reached High (71, up 38 in 6 h)." in body and "/stories/port-strike" in body
 
 
+def test_a_grouped_mail_keeps_one_line_per_alert(store: Store, smtp: SmtpServer) -> None:
+    settings = make_settings(str(store.engine.url))
+    add_story(store)
+    add_story(store, "elden-flood", "River Elden floods")
+    outbox(store, event("port-strike"), event("elden-flood"))
+    assert (
+        deliver_alerts(store, settings, Secrets(alert_urls={"desk": smtp.url()}), now=T0)["sent"]
+        == 2
+    )
+    [mail] = smtp.messages
+    assert mail["Subject"].startswith("noisecast: 2 alerts: elden-flood reached High")
+    lines = text_of(mail).strip().splitlines()
+    assert [line.split()[1] for line in lines[:2]] == ["elden-flood", "port-strike"]
+    assert lines[0].startswith("- ") and lines[-1].startswith("ref: ")
+    assert mail.get_content_type() == "text/plain"  # not HTML whose text part lost its lines
+
+
 def test_500_then_200_delivers_exactly_once_after_backoff(store: Store, webhook: Webhook) -> None:
     settings = make_settings(str(store.engine.url))
     add_story(store)

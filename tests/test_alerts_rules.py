@@ -579,8 +579,22 @@ def test_grouping_is_stable_under_order(events: list[AlertEvent], data: st.DataO
         assert one.title == events[0].title
         assert one.body.startswith(f"{events[0].text}\n{events[0].link}")
     else:
-        assert one.title == f"noisecast: {len(events)} alerts"
+        assert one.title.startswith(f"noisecast: {len(events)} alerts")
+        first = min(events, key=lambda e: (e.hour, e.rule, e.slug, e.kind, e.key))
+        assert len(one.title) <= 120 and first.title in one.title
         assert one.body.count("\n- ") + one.body.startswith("- ") == len(events)
+
+
+def test_a_grouped_title_names_what_fits_and_counts_the_rest() -> None:
+    two = group_messages("desk", [_event("r", "a", 0), _event("r", "b", 0)])
+    assert (
+        two.title
+        == f"noisecast: 2 alerts: {_event('r', 'a', 0).title}; {_event('r', 'b', 0).title}"
+    )
+    many = group_messages("desk", [_event("r", f"story-{i:02d}", 0) for i in range(12)])
+    assert many.title.startswith("noisecast: 12 alerts: ") and len(many.title) <= 120
+    shown = many.title.count(";") + 1 - many.title.endswith("more")
+    assert many.title.endswith(f"; and {12 - shown} more")
 
 
 def test_different_events_have_different_message_keys() -> None:

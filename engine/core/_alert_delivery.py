@@ -45,7 +45,7 @@ def group_messages(destination: str, events: Sequence[AlertEvent]) -> Message:
         only = ordered[0]
         return Message(destination, only.title, words.single(only.text, only.link, ref), keys, ref)
     body = words.several([(e.text, e.link) for e in ordered], ref)
-    return Message(destination, words.group(len(ordered)), body, keys, ref)
+    return Message(destination, words.group([e.title for e in ordered]), body, keys, ref)
 
 
 _CLOCK = re.compile(r"\s*([01]?\d|2[0-3]):([0-5]\d)\s*")

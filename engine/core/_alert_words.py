@@ -129,9 +129,21 @@ def several(lines: Sequence[tuple[str, str]], ref: str) -> str:
     return "\n".join([*(f"- {text} {link}".rstrip() for text, link in lines), f"ref: {ref}"])
 
 
-def group(count: int) -> str:
-    """The title of a message that carries several alerts."""
-    return f"noisecast: {count} alerts"
+def group(titles: Sequence[str], limit: int = 120) -> str:
+    """The title of a message that carries several alerts: how many, and as many of their
+    titles as fit in ``limit`` characters (a subject line), "and N more" for the rest."""
+    head = f"noisecast: {len(titles)} alerts"
+    shown: list[str] = []
+    for i, title in enumerate(titles):
+        rest = len(titles) - i - 1
+        more = f"; and {rest} more" if rest else ""
+        if len(f"{head}: {'; '.join([*shown, title])}{more}") > limit:
+            break
+        shown.append(title)
+    if not shown:
+        return head
+    left = len(titles) - len(shown)
+    return f"{head}: {'; '.join(shown)}" + (f"; and {left} more" if left else "")
 
 
 def change(f: StoryFacts, hours: int | None) -> str:

@@ -323,7 +323,11 @@ def send(url: str, title: str, body: str, *, timeout: float) -> tuple[bool, str 
         if not notifier.add(_with_timeouts(url, timeout)):
             return False, "Apprise does not accept the destination's URL (check its form)"
         try:
-            ok = bool(notifier.notify(body=body, title=title))
+            # plain text: e-mail gets a text part with its lines and an HTML part with <br>s;
+            # without it Apprise takes the body as HTML and the text part loses its lines
+            ok = bool(
+                notifier.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
+            )
         except Exception as e:  # a plugin's own bug must not take the pass down
             return False, redact(f"{type(e).__name__}: {e}", url)
         said = captured.getvalue()
