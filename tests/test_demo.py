@@ -387,6 +387,7 @@ def test_the_demo_on_postgresql_tells_the_same_story(
     )
     assert summary["new_mentions"] == runs.first["new_mentions"]
     assert summary["story_page"]["timeline"] == runs.first["story_page"]["timeline"]
+    assert summary["alerts"]["received"] == runs.first["alerts"]["received"]
     fields = ("key", "kind", "at", "title", "text", "link", "status")
     sqlite = Store.from_url(f"sqlite:///{runs.after_first}")
     pg = Store.from_url(pg_url)
@@ -424,3 +425,82 @@ def test_the_demo_receiver_records_what_apprise_posts() -> None:
     assert got.message == "Port strike reached High (71).\nref: 0123"
     with pytest.raises(ValueError, match="loopback"):
         WebhookReceiver(host="0.0.0.0")
+
+
+def alert_lines(received: list[dict[str, str]]) -> list[str]:
+    """Each alert a message carries, as text and link: a message is one alert (text, link,
+    ref) or several ("- text link" lines, then the ref)."""
+    lines = []
+    for m in received:
+        body = m["message"].splitlines()
+        assert body[-1].startswith("ref: "), m
+        if m["title"].startswith("noisecast: "):
+            assert m["title"] == f"noisecast: {len(body) - 1} alerts"
+            lines += [line.removeprefix("- ") for line in body[:-1]]
+        else:
+            lines.append(" ".join(body[:-1]))
+    return lines
+
+
+def test_the_newsroom_webhook_got_each_alert_once_and_the_breaking_story_once(
+    runs: Runs, store: Store
+) -> None:
+    """The rule `breaking` (level >= "High") fired through the outbox and Apprise to the demo's
+    webhook: every alert recorded was received exactly once; the breaking story, High from its
+    second hour on and still loud at the end, exactly once, as a firing."""
+    alerts = runs.first["alerts"]
+    assert alerts["destination"] == "newsroom" and alerts["rule"]["name"] == "breaking"
+    events = store.recent_alerts(limit=1000)
+    assert events and alerts["events"] == len(events)
+    assert alerts["sent"] == len(events) and alerts["retry"] == alerts["failed"] == 0
+    for e in events:
+        [delivery] = e["deliveries"]
+        assert (delivery["destination"], delivery["status"], delivery["attempts"]) == (
+            "newsroom",
+            "sent",
+            1,
+        )
+    received = alert_lines(alerts["received"])
+    assert sorted(received) == sorted(f"{e['text']} {e['link']}" for e in events)
+    assert len(set(received)) == len(received)
+
+    link = f"http://127.0.0.1:8000/stories/{SHOWCASE}"
+    breaking = [e for e in events if e["slug"] == SHOWCASE]
+    assert [(e["rule"], e["kind"]) for e in breaking] == [("breaking", "firing")]
+    title = next(s.title for s in runs.cycle.stories if s.slug == SHOWCASE)
+    assert breaking[0]["title"] == f"{title} reached High"
+    [line] = [r for r in received if r.endswith(link)]
+    assert line.startswith(f"{title} reached High (")
+    # The other stories: a firing when they first reached High, reminders and a resolved one
+    # when the spike fell back, as the rule's semantics say.
+    kinds = Counter(e["kind"] for e in events)
+    assert kinds["firing"] >= 3 and kinds["resolved"] >= 1
+
+
+def test_running_the_demo_again_sends_no_alert(runs: Runs) -> None:
+    second = runs.second["alerts"]
+    assert second["received"] == []
+    assert second["events"] == second["sent"] == 0
+    after = Store.from_url(f"sqlite:///{runs.db}")
+    try:
+        again = after.recent_alerts(limit=1000)
+    finally:
+        after.close()
+    assert len(again) == runs.first["alerts"]["events"]
+
+
+def test_the_summary_prints_the_alert_the_newsroom_received(runs: Runs) -> None:
+    out = io.StringIO()
+    _print_summary(Console(file=out, width=200), runs.first)
+    printed = out.getvalue()
+    assert "Alerts the newsroom webhook received:" in printed
+    [message] = [
+        m for m in runs.first["alerts"]["received"] if f"/stories/{SHOWCASE}" in m["message"]
+    ]
+    for line in [message["title"], *message["message"].splitlines()]:
+        assert line in printed
+    assert printed.index("Alerts the newsroom") < printed.index(message["message"].splitlines()[0])
+
+    out = io.StringIO()
+    _print_summary(Console(file=out, width=200), runs.second)
+    assert "the newsroom webhook received nothing new" in out.getvalue()

@@ -8,15 +8,21 @@ politeness limits differ (it is our own loopback server, so no per-host gap and 
 the intervals stay between one and three hours.
 
 After each simulated hour the demo does what the hourly cycle does: it scores the hour that
-just ended and brings the stories' Timelines up to date. After the last hour every source is
-fetched once more, so the table shows the whole cycle, and the whole cycle is scored again with
-everything collected. Then the forecasts, and the showcase: as the editor ``demo``, through the
-same review methods an editor's clicks use (so the audit trail shows it), the demo approves the
-breaking story's forecast and its timeline, so that its public page (``/stories/<slug>``) is
-complete out of the box.
+just ended, brings the stories' Timelines up to date and evaluates the alert rules, then runs a
+delivery pass. The newsroom's alert destination is a webhook the demo receives itself
+(:class:`WebhookReceiver` on 127.0.0.1, reached through Apprise's ``json://``, its URL passed
+as a secret and never written to a file); the rule ``breaking`` sends a message when a story
+reaches High, and the summary prints what the webhook received for the breaking story.
+
+After the last hour every source is fetched once more, so the table shows the whole cycle,
+and the whole cycle is scored again with everything collected. Then the forecasts, and the
+showcase: as the editor ``demo``, through the same review methods an editor's clicks use (so
+the audit trail shows it), the demo approves the breaking story's forecast and its timeline,
+so that its public page (``/stories/<slug>``) is complete out of the box.
 
 Running it again re-collects the same cycle into the same database: every entry is already
-there, so nothing is added, which is the point.
+there, so nothing is added, and every hour's alerts were already evaluated, so the webhook
+receives nothing, which is the point.
 """
 
 from __future__ import annotations
@@ -35,16 +41,21 @@ from rich.table import Table
 from sqlalchemy import func, select, update
 
 from noisecast.engine.config import (
+    AlertDestinationSettings,
+    AlertRuleSettings,
     DatabaseSettings,
     OutletSettings,
+    Secrets,
     Settings,
     SourceSettings,
     StorySettings,
 )
 from noisecast.engine.demo.cycle import NewsCycle, generate_cycle
+from noisecast.engine.demo.receiver import Received, WebhookReceiver
 from noisecast.engine.demo.server import DemoFeedServer
 from noisecast.engine.demo.showcase import publish_showcase
 from noisecast.engine.demo.social import story_tags
+from noisecast.engine.jobs.alerts import deliver_alerts, evaluate_alerts
 from noisecast.engine.jobs.catalog import sync_from_config
 from noisecast.engine.jobs.collect import collect
 from noisecast.engine.jobs.forecasting import update_forecasts
@@ -59,6 +70,10 @@ HOUR = timedelta(hours=1)
 # The newsroom's major outlets among the demo's: its biggest wire service and a national paper.
 MAJOR_OUTLETS = ("coastline-press", "national-courier")
 SHOWCASE = "northmere-breach"  # the breaking story, whose public page the demo fills
+NEWSROOM = "newsroom"  # the demo's alert destination: a webhook on 127.0.0.1 the demo receives
+BREAKING = AlertRuleSettings(
+    name="breaking", stories="all", when='level >= "High"', to=(NEWSROOM,), send_resolved=True
+)
 
 
 def demo_settings(
@@ -104,6 +119,17 @@ def demo_settings(
             "stories": tuple(
                 StorySettings(slug=s.slug, title=s.title, query=s.query) for s in cycle.stories
             ),
+            # The demo's own alerts, not the config's: its destinations' secrets are not here,
+            # and a simulated story must not reach a real newsroom.
+            "alerts": settings.alerts.model_copy(
+                update={
+                    "enabled": True,
+                    "destinations": {
+                        NEWSROOM: AlertDestinationSettings(secret=NEWSROOM, audience="desk")
+                    },
+                    "rules": (BREAKING,),
+                }
+            ),
         }
     )
 
@@ -148,8 +174,10 @@ def run_demo(
     started = time.monotonic()
     cycle = generate_cycle(DEMO_START, hours=hours, seed=seed)
     url = database_url or default_database_url(settings)
-    with DemoFeedServer(cycle) as server:
+    with DemoFeedServer(cycle) as server, WebhookReceiver() as receiver:
         demo = demo_settings(settings, cycle, server, url)
+        secrets = Secrets(alert_urls={NEWSROOM: receiver.apprise_url("/alerts")})
+        alerted: dict[str, int] = {}
         store = Store.open(demo.database)
         try:
             store.migrate()
@@ -173,9 +201,11 @@ def run_demo(
                     fetched += len(report.sources)
                     new += report.items_new
                     # What the hourly cycle does once the hour is over: score it, then the
-                    # Timelines (noisecast.engine.jobs.cycle).
+                    # Timelines and the alerts, then a delivery pass (noisecast.engine.jobs.cycle).
                     update_noise(store, demo, start=now - HOUR, end=now)
                     update_timeline(store, demo, now=now)
+                    _count(alerted, evaluate_alerts(store, demo, hour=now - HOUR, now=now))
+                    _count(alerted, deliver_alerts(store, demo, secrets, now=now))
                     progress.update(task, advance=1, new=new)
                 # A last sweep of every source, so the table shows the whole cycle.
                 report = collect(store, demo.collector, now=now, force=True)
@@ -229,6 +259,12 @@ def run_demo(
         "http_requests": server.requests,
         "seconds": round(time.monotonic() - started, 1),
         "stories": rows,
+        "alerts": {
+            "destination": NEWSROOM,
+            "rule": {"name": BREAKING.name, "when": BREAKING.when},
+            **{key: alerted.get(key, 0) for key in ("events", "muted", "sent", "retry", "failed")},
+            "received": [_message(r) for r in receiver.received],
+        },
     }
     last_hour = DEMO_START + timedelta(hours=hours - 1)
     summary["commands"] = look_commands(url, last_hour, today=datetime.now(UTC))
@@ -243,6 +279,15 @@ def run_demo(
     return summary
 
 
+def _count(totals: dict[str, int], counts: dict[str, int]) -> None:
+    for key, n in counts.items():
+        totals[key] = totals.get(key, 0) + n
+
+
+def _message(received: Received) -> dict[str, str]:
+    return {"title": received.title, "message": received.message}
+
+
 def look_commands(database_url: str, last_hour: datetime, *, today: datetime) -> list[str]:
     """The commands that look at the demo's database (not ``[database] url`` of the config).
     ``today`` sets how many days back ``stories test`` must look to reach the demo's cycle."""
@@ -255,6 +300,7 @@ def look_commands(database_url: str, last_hour: datetime, *, today: datetime) ->
         f"{base} sources list",
         f"{base} score --as-of {last_hour:%Y-%m-%dT%H:%MZ}",
         f"{base} stories test {query} --days {days}",
+        f"{base} alerts list",
     ]
 
 
@@ -365,6 +411,7 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
         for entry in reversed(page["timeline"]):  # oldest first, as it happened
             when = datetime.fromisoformat(entry["at"])
             console.print(f"  {when:%Y-%m-%d %H:%M} UTC  {escape(entry['title'])}", highlight=False)
+    _print_alerts(console, summary)
     if review:
         login = (
             f"log in as [bold]{escape(review['editor'])}[/] with the password "
@@ -381,3 +428,31 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
             console.print("Review the suggestions in a browser: run", soft_wrap=True)
             console.print(f"  {escape(review['command'])}", soft_wrap=True, highlight=False)
             console.print(f"then open {review['url']} and {login}", soft_wrap=True)
+
+
+def _print_alerts(console: Console, summary: dict[str, Any]) -> None:
+    """What the newsroom's webhook received: the breaking story's messages in full."""
+    alerts = summary.get("alerts")
+    if not alerts:
+        return
+    received = alerts["received"]
+    rule = alerts["rule"]
+    if not received:
+        console.print(
+            f"Alerts: the {alerts['destination']} webhook received nothing new (every hour's "
+            "rules had been evaluated already).",
+            soft_wrap=True,
+        )
+        return
+    slug = (summary.get("story_page") or {}).get("slug", SHOWCASE)
+    mine = [m for m in received if f"/stories/{slug}" in m["message"]]
+    console.print(
+        f"Alerts the {alerts['destination']} webhook received: {len(received)} messages from "
+        f"the rule {rule['name']} ({escape(rule['when'])}), {len(mine)} for {slug}:",
+        soft_wrap=True,
+        highlight=False,
+    )
+    for m in mine:
+        console.print(f"  [bold]{escape(m['title'])}[/]", soft_wrap=True, highlight=False)
+        for line in m["message"].splitlines():
+            console.print(f"  {escape(line)}", soft_wrap=True, highlight=False)
