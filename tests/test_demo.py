@@ -435,7 +435,7 @@ def alert_lines(received: list[dict[str, str]]) -> list[str]:
         body = m["message"].splitlines()
         assert body[-1].startswith("ref: "), m
         if m["title"].startswith("noisecast: "):
-            assert m["title"] == f"noisecast: {len(body) - 1} alerts"
+            assert m["title"].startswith(f"noisecast: {len(body) - 1} alerts")
             lines += [line.removeprefix("- ") for line in body[:-1]]
         else:
             lines.append(" ".join(body[:-1]))
