@@ -25,8 +25,14 @@ from sqlalchemy import delete, func, select
 
 from noisecast.engine.config import Secrets
 from noisecast.engine.core.alerts import AlertEvent
+from noisecast.engine.core.public import Recent
 from noisecast.engine.errors import ConfigError
-from noisecast.engine.jobs.alerts import deliver_alerts, evaluate_alerts, send_test
+from noisecast.engine.jobs.alerts import (
+    deliver_alerts,
+    describe_drivers,
+    evaluate_alerts,
+    send_test,
+)
 from noisecast.engine.jobs.cycle import run_cycle
 from noisecast.engine.jobs.scheduler import Worker, build_scheduler
 from noisecast.engine.settings import (
@@ -367,6 +373,19 @@ def test_evaluation_writes_an_hour_once_with_the_evidence(store: Store, webhook:
     assert "71" in alert["text"] and "breadth" in alert["text"]
     deliver_alerts(store, settings, Secrets(alert_urls={"desk": webhook.url}), now=T0 + H)
     assert len(webhook.accepted) == 1
+
+
+def test_the_drivers_count_what_arrived_as_the_story_page_does() -> None:
+    volume = {
+        "volume": {"value": 3.2, "contribution": 40.0},  # a smoothed rate, not a count
+        "breadth": {"value": 9.0, "contribution": 20.0},
+    }
+    recent = Recent(mentions=376, outlets=22, hours=6)
+    assert describe_drivers(volume, recent) == "mostly volume: 376 mentions in the last 6 hours"
+    breadth = {"breadth": {"value": 9.0, "contribution": 30.0}}
+    one = Recent(mentions=1, outlets=1, hours=6)
+    assert describe_drivers(breadth, one) == "mostly breadth: 1 outlet in the last 6 hours"
+    assert describe_drivers({}, recent) == ""
 
 
 def test_a_silenced_story_is_recorded_not_sent(store: Store, webhook: Webhook) -> None:

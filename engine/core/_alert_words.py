@@ -1,9 +1,9 @@
 """The words of alerts, in one place: what a desk reads in Slack, Teams or an e-mail. Pure.
 
 A firing says what happened and why, with the numbers: "Port strike reached High (71, up 38
-in 6 h; driven by breadth: 16 outlets). Forecast: likely to grow." A reminder says how long it
-has held: "Port strike still High since 09:00 UTC (6 hours): ...". A resolved message says
-where it is now: "Port strike is back below High (now Moderate, 41)."
+in 6 h; mostly breadth: 16 outlets in the last 6 hours). Forecast: likely to grow." A reminder
+says how long it has held: "Port strike still High since 09:00 UTC (6 hours): ...". A resolved
+message says where it is now: "Port strike is back below High (now Moderate, 41)."
 """
 
 from __future__ import annotations

@@ -231,7 +231,7 @@ class StoryFacts:
     score: float | None = None
     level: str | None = None
     scores_before: Mapping[int, float] = field(default_factory=dict)  # hours ago -> score
-    drivers: str = ""  # "driven by breadth: 16 outlets in 6 hours"
+    drivers: str = ""  # "mostly breadth: 16 outlets in the last 6 hours"
     low_confidence: bool = False
     confidence_note: str = ""
     forecast_id: int | None = None

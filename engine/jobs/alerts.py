@@ -35,7 +35,7 @@ import secrets as _secrets
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -48,7 +48,9 @@ from noisecast.engine.core.alerts import (
     group_messages,
     quiet_until,
 )
+from noisecast.engine.core.public import RECENT_HOURS, Recent, drives_line, recent_activity
 from noisecast.engine.errors import ConfigError
+from noisecast.engine.schema import STORY
 from noisecast.engine.store import Store
 from noisecast.engine.store._alert_outbox import FAILED, PENDING, SENT
 
@@ -85,7 +87,13 @@ def evaluate_alerts(
         rules.append(row["rule"])
     if not rules:
         return counts
-    facts = [story_facts(row, hour) for row in store.alert_inputs(hour)]
+    inputs = store.alert_inputs(hour)
+    end = hour + timedelta(hours=1)
+    frame = store.mention_frame(
+        end - timedelta(hours=RECENT_HOURS), end, stories_only=[str(r["slug"]) for r in inputs]
+    )
+    recent = {str(slug): recent_activity(rows) for slug, rows in frame.groupby(STORY)}
+    facts = [story_facts(row, hour, recent.get(str(row["slug"]), Recent())) for row in inputs]
     events, states = evaluate(
         rules,
         facts,
@@ -118,8 +126,9 @@ def evaluate_alerts(
     return counts
 
 
-def story_facts(row: Mapping[str, Any], hour: datetime) -> StoryFacts:
-    """A story's facts for the rules from :meth:`Store.alert_inputs`'s row."""
+def story_facts(row: Mapping[str, Any], hour: datetime, recent: Recent | None = None) -> StoryFacts:
+    """A story's facts for the rules from :meth:`Store.alert_inputs`'s row and its mentions of
+    the last hours (``recent``: what the drivers line counts)."""
     return StoryFacts(
         slug=str(row["slug"]),
         title=str(row["title"]),
@@ -128,7 +137,7 @@ def story_facts(row: Mapping[str, Any], hour: datetime) -> StoryFacts:
         score=row["score"],
         level=row["level"],
         scores_before=dict(row["scores_before"]),
-        drivers=describe_drivers(row["components"]),
+        drivers=describe_drivers(row["components"], recent or Recent()),
         low_confidence=bool(row["low_confidence"]),
         confidence_note=str(row["confidence_note"] or ""),
         forecast_id=row["forecast_id"],
@@ -139,23 +148,13 @@ def story_facts(row: Mapping[str, Any], hour: datetime) -> StoryFacts:
     )
 
 
-def describe_drivers(components: Mapping[str, Any]) -> str:
-    """What drives a score most, in words: "driven by breadth: 16 outlets" ("" when nothing
-    contributes)."""
-    parts = {k: v for k, v in (components or {}).items() if isinstance(v, Mapping)}
-    if not parts:
+def describe_drivers(components: Mapping[str, Any], recent: Recent) -> str:
+    """What drives a score most, in the story page's words (noisecast.engine.core.public):
+    "mostly breadth: 16 outlets in the last 6 hours" ("" when nothing does)."""
+    line = drives_line(components or {}, recent)
+    if line.startswith("Nothing much"):
         return ""
-    name = max(parts, key=lambda k: float(parts[k].get("contribution") or 0.0))
-    if float(parts[name].get("contribution") or 0.0) <= 0:
-        return ""
-    value = float(parts[name].get("value") or 0.0)
-    said = {
-        "volume": f"{value:,.0f} mentions",
-        "breadth": f"{value:,.0f} outlets",
-        "engagement": f"{value:,.0f} social reactions",
-        "velocity": f"{2**value:.1f} times its usual rate",
-    }.get(name, f"{value:,.1f}")
-    return f"driven by {name}: {said}"
+    return (line[:1].lower() + line[1:]).rstrip(".")
 
 
 # --- delivery -----------------------------------------------------------------------------------
