@@ -114,7 +114,14 @@ def test_list_shows_alerts_with_their_delivery_state(config: Path, db_url: str) 
     assert [(d["destination"], d["status"]) for d in row["deliveries"]] == [("desk", "pending")]
     code, out, _ = run(config, "alerts", "list")
     assert code == 0
-    for word in ("desk-high", "port-strike", "firing", "desk: pending", "2026-11-20 12:00"):
+    for word in (
+        "desk-high",
+        "port-strike",
+        "firing",
+        "reached High",
+        "desk: pending",
+        "2026-11-20",
+    ):
         assert word in out
 
 

@@ -35,13 +35,14 @@ def list_alerts(app: App, limit: int, slug: str | None, as_json: bool) -> None:
     if not rows:
         app.console.print("No alerts yet.")
         return
-    table = Table("hour (UTC)", "rule", "story", "kind", "deliveries")
+    table = Table("hour (UTC)", "rule", "story", "kind", "what happened", "deliveries")
     for r in rows:
         table.add_row(
             when(r["hour"]),
             safe(r["rule"]),
             safe(r["slug"]),
             r["kind"] + (" (muted)" if r["silenced"] else ""),
+            safe(r["title"]),
             "\n".join(_delivery(d) for d in r["deliveries"]) or "-",
         )
     app.console.print(table)
