@@ -118,7 +118,7 @@ def test_list_shows_alerts_with_their_delivery_state(config: Path, db_url: str) 
         "desk-high",
         "port-strike",
         "firing",
-        "reached High",
+        "reached",
         "desk: pending",
         "2026-11-20",
     ):
