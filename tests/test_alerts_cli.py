@@ -112,16 +112,9 @@ def test_list_shows_alerts_with_their_delivery_state(config: Path, db_url: str) 
         T0.isoformat(),
     )
     assert [(d["destination"], d["status"]) for d in row["deliveries"]] == [("desk", "pending")]
-    code, out, _ = run(config, "alerts", "list")
+    code, out, _ = run(config, "alerts", "list", env={"COLUMNS": "200"})
     assert code == 0
-    for word in (
-        "desk-high",
-        "port-strike",
-        "firing",
-        "reached",
-        "desk: pending",
-        "2026-11-20",
-    ):
+    for word in ("desk-high", "port-strike", "firing", "Port strike reached High", "desk: pending"):
         assert word in out
 
 
