@@ -13,11 +13,10 @@ import json
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from noisecast.engine.demo.server import _is_loopback, _QuietServer
+from noisecast.engine.demo._loopback import LoopbackServer
 
 __all__ = ["Received", "WebhookReceiver"]
 
@@ -45,7 +44,7 @@ class Received:
         return self.body.decode("utf-8", "replace")
 
 
-class WebhookReceiver:
+class WebhookReceiver(LoopbackServer):
     """Record every ``POST`` sent to ``{base_url}/...``.
 
     Use as a context manager (or ``start()`` / ``stop()``)::
@@ -56,59 +55,14 @@ class WebhookReceiver:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        if not _is_loopback(host):
-            raise ValueError(
-                f"WebhookReceiver binds to loopback only; got host {host!r}. Use '127.0.0.1'."
-            )
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self._lock = threading.Lock()
         self._received: list[Received] = []
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Bind (ephemeral port unless one was given) and serve in a daemon thread."""
-        if self._httpd is not None:
-            raise RuntimeError("WebhookReceiver is already running; call stop() first")
-        httpd = _QuietServer((self.host, self.port), _make_handler(self))
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"demo-webhook-receiver:{httpd.server_port}",
-            daemon=True,
-        )
-        self._thread.start()
+    thread_name = "demo-webhook-receiver"
 
-    def stop(self) -> None:
-        """Stop serving, close the socket and join the thread. Safe to call more than once."""
-        httpd, thread = self._httpd, self._thread
-        self._httpd = self._thread = None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if thread is not None:
-            thread.join()
-
-    def __enter__(self) -> WebhookReceiver:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("WebhookReceiver is not running; call start() or use `with`")
-        return f"http://{self.host}:{self._httpd.server_port}"
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     def apprise_url(self, path: str = "/alerts") -> str:
         """The Apprise URL that posts Apprise's JSON payload to ``path`` here."""

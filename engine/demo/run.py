@@ -28,7 +28,6 @@ receives nothing, which is the point.
 from __future__ import annotations
 
 import shlex
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,7 +62,7 @@ from noisecast.engine.jobs.noise import update_noise
 from noisecast.engine.jobs.timeline import update_timeline
 from noisecast.engine.store import Store
 from noisecast.engine.store.tables import mention_time, mentions, sources, stories, story_mentions
-from noisecast.engine.web.accounts import demo_review
+from noisecast.engine.web.accounts import demo_review, program_name
 
 DEMO_START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -291,7 +290,7 @@ def _message(received: Received) -> dict[str, str]:
 def look_commands(database_url: str, last_hour: datetime, *, today: datetime) -> list[str]:
     """The commands that look at the demo's database (not ``[database] url`` of the config).
     ``today`` sets how many days back ``stories test`` must look to reach the demo's cycle."""
-    base = f"{_program()} --database {shlex.quote(database_url)}"
+    base = f"{program_name()} --database {shlex.quote(database_url)}"
     days = max(7, (today - DEMO_START).days + 2)
     query = shlex.quote('dockworkers OR "port strike"')
     return [
@@ -302,17 +301,6 @@ def look_commands(database_url: str, last_hour: datetime, *, today: datetime) ->
         f"{base} stories test {query} --days {days}",
         f"{base} alerts list",
     ]
-
-
-def _program() -> str:
-    """How the user ran noisecast (``.venv/bin/noisecast`` from make), to repeat it."""
-    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    if argv0 is not None and argv0.name == "noisecast":
-        try:
-            return str(argv0.relative_to(Path.cwd()))
-        except ValueError:
-            return str(argv0)
-    return "noisecast"
 
 
 def _rewind(store: Store, start: datetime) -> None:

@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import ipaddress
 import json
 import re
-import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from noisecast.engine.demo._loopback import LoopbackServer
 from noisecast.engine.demo.cycle import DemoOutlet, NewsCycle, render_feed
 from noisecast.engine.demo.social import HackerNewsIndex, TagIndex, mastodon_timeline
 
@@ -62,7 +60,7 @@ class _Rendered:
     last_modified: datetime | None
 
 
-class DemoFeedServer:
+class DemoFeedServer(LoopbackServer):
     """Serve every outlet of ``cycle`` at ``{base_url}/feeds/<slug>.xml``.
 
     Use as a context manager (or ``start()`` / ``stop()``)::
@@ -80,13 +78,8 @@ class DemoFeedServer:
         *,
         limit: int = 30,
     ) -> None:
-        if not _is_loopback(host):
-            raise ValueError(
-                f"DemoFeedServer binds to loopback only; got host {host!r}. Use '127.0.0.1'."
-            )
+        super().__init__(host, port)
         self.cycle = cycle
-        self.host = host
-        self.port = port
         self.limit = limit
         self._outlets = {o.slug: o for o in cycle.outlets}
         for slug in self._outlets:  # build the cycle's per-outlet index before any thread asks
@@ -97,66 +90,15 @@ class DemoFeedServer:
         self._cache: dict[str, _Rendered] = {}  # latest rendering per outlet
         self._tags = TagIndex(cycle.posts)
         self._hn = HackerNewsIndex(cycle.posts)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._base_url: str | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Bind (ephemeral port unless one was given) and serve in a daemon thread."""
-        if self._httpd is not None:
-            raise RuntimeError("DemoFeedServer is already running; call stop() first")
-        httpd = _QuietServer((self.host, self.port), _make_handler(self))
-        port = httpd.server_port
-        self._base_url = f"http://{self.host}:{port}"
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"demo-feed-server:{port}",
-            daemon=True,
-        )
-        self._thread.start()
+    thread_name = "demo-feed-server"
 
-    def stop(self) -> None:
-        """Stop serving, close the socket and join the thread. Safe to call more than once."""
-        httpd, thread = self._httpd, self._thread
-        self._httpd = self._thread = None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if thread is not None:
-            thread.join()
-
-    def __enter__(self) -> DemoFeedServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     # --- the simulated world ------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        if self._base_url is None:
-            raise RuntimeError("DemoFeedServer has no address yet; call start() or use `with`")
-        return self._base_url
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The (host, port) the listening socket is bound to."""
-        if self._httpd is None:
-            raise RuntimeError("DemoFeedServer is not running; call start() or use `with`")
-        host, port = self._httpd.socket.getsockname()[:2]
-        return str(host), int(port)
 
     def url_for(self, outlet: DemoOutlet) -> str:
         return f"{self.base_url}/feeds/{outlet.slug}.xml"
@@ -249,27 +191,6 @@ def _int(text: str | None, default: int) -> int:
 
 def _json(document: object) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _is_loopback(host: str) -> bool:
-    """IPv4 loopback (the server is IPv4, like ``http.server``) or ``localhost``."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.IPv4Address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up mid-response is routine for a feed server; anything else is a
-        # bug in this module and is reported as usual.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
 
 
 def _etag_matches(header: str, *etags: str) -> bool:

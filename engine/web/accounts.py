@@ -80,8 +80,9 @@ def add_editor(
     )
 
 
-def _program() -> str:
-    """How the user ran noisecast, to repeat it in printed commands."""
+def program_name() -> str:
+    """How the user ran noisecast (``.venv/bin/noisecast`` from make), to repeat it in printed
+    commands."""
     argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if argv0 is not None and argv0.name == "noisecast":
         try:
@@ -104,5 +105,5 @@ def demo_review(database_url: str, *, now: datetime) -> dict[str, Any]:
         "editor": DEMO_EDITOR,
         "password": password,
         "url": "http://127.0.0.1:8000/",
-        "command": f"{_program()} serve --dev --database {database_url}",
+        "command": f"{program_name()} serve --dev --database {database_url}",
     }
