@@ -1,0 +1,386 @@
+"""Online event clustering of mentions: which story is each headline about, learnt as they come.
+
+A one-pass Dirichlet-process mixture of multinomials over headline tokens (MStream-like;
+``engine.core._cluster_text.tokens``): each mention joins the cluster that maximises
+``log size + log p(tokens | cluster)`` unless a new cluster, with mass ``alpha * mentions seen``
+(or a constant ``new_mass`` for an unbounded stream), scores higher. Three repairs on one pass:
+
+- candidates come from an inverted index, rarest tokens first, stopping at a token held by more
+  than ``max_postings`` live clusters (a common word says nothing about the event);
+- each mention is taken out and placed again ``recheck_after`` mentions later, when its cluster
+  has grown (if the second look would open a new cluster it stays where it was);
+- a cluster reaching 4, 8, ..., 32, then 64, 128, ... mentions merges with the candidate sharing
+  its heaviest tokens if the log Bayes factor of one cluster against two exceeds
+  ``merge_threshold``.
+
+Clusters not updated within ``window`` of the newest mention time (``window_mentions`` mentions
+for mentions given without a time) are dropped with their mentions, so memory stays flat.
+Syndicated copies passed with the same ``group`` join their first mention's cluster and count
+once. Pure: times and ids are arguments; ``state()``/``from_state`` round-trip exactly.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from math import log
+from typing import Any
+
+from noisecast.engine.core._cluster_model import (
+    Cluster,
+    Pending,
+    log_marginal,
+    log_merge_gain,
+    log_predictive,
+    merge_due,
+)
+from noisecast.engine.core._cluster_state import dump_state, load_state, params_from_state
+from noisecast.engine.core._cluster_text import tokens
+
+__all__ = ["ClusterParams", "ClusterSummary", "OnlineClusterer", "tokens"]
+
+STATE_VERSION = 1
+MERGE_TOP_TERMS = 8  # a cluster looks for merges among clusters sharing its heaviest tokens
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    """The clusterer's settings (benchmarked defaults; ``bench/discovery.py`` measures them).
+
+    ``new_mass``: a constant new-cluster mass instead of ``alpha * mentions seen``; set it for
+    a stream without end (the default, ``None``, is the growing mass the quality was tuned with).
+    """
+
+    alpha: float = 0.3
+    beta: float = 0.2
+    new_mass: float | None = None
+    recheck_after: int = 1000
+    merge_threshold: float | None = 150.0
+    max_postings: int = 300
+    window: timedelta = timedelta(hours=48)
+    window_mentions: int = 200_000
+
+    def __post_init__(self) -> None:
+        if self.alpha <= 0 or self.beta <= 0 or (self.new_mass is not None and self.new_mass <= 0):
+            raise ValueError("alpha, beta and new_mass must be positive")
+        if self.recheck_after < 0 or self.max_postings < 1 or self.window_mentions < 1:
+            raise ValueError("recheck_after >= 0, max_postings >= 1 and window_mentions >= 1")
+        if self.window <= timedelta(0):
+            raise ValueError("window must be a positive timedelta")
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    """A live cluster: ``size`` counts a syndicated group once, ``mention_ids`` holds every copy."""
+
+    id: int
+    size: int
+    mention_ids: tuple[int, ...]
+    top_terms: tuple[str, ...]
+    last_at: datetime | None
+
+
+class OnlineClusterer:
+    """Assign mentions to event clusters one at a time; see the module's docstring."""
+
+    def __init__(self, params: ClusterParams | None = None) -> None:
+        self.params = params or ClusterParams()
+        self.seen = 0  # mentions counted by the model (copies not)
+        self.next_id = 0
+        self.latest_at: datetime | None = None
+        self._clusters: dict[int, Cluster] = {}
+        self._postings: dict[str, set[int]] = {}  # token -> live clusters holding it
+        self._assigned: dict[int, int] = {}  # counted mention -> cluster
+        self._copies: dict[int, list[int]] = {}  # counted mention -> its syndicated copies
+        self._copy_of: dict[int, int] = {}  # copy -> counted mention
+        self._groups: dict[str, int] = {}  # syndication key -> counted mention
+        self._group_of: dict[int, str] = {}  # counted mention -> its key
+        self._pending: deque[Pending] = deque()
+        self._ageing: deque[tuple[int, datetime | None, int]] = deque()  # (seq, at, cluster)
+
+    # --- public ------------------------------------------------------------------------------
+
+    def add(
+        self,
+        mention_id: int,
+        title: str,
+        url: str | None = None,
+        summary: str | None = None,
+        *,
+        at: datetime | None = None,
+        group: str | None = None,
+    ) -> int:
+        """Cluster one mention and return its cluster's id.
+
+        ``group``: the mention's syndication key; a later mention with a key already seen joins
+        that mention's cluster (now and after any move) without counting again. ``at``: the
+        mention's time (aware); it drives ageing, else the count fallback does.
+        """
+        if mention_id in self._assigned or mention_id in self._copy_of:
+            raise ValueError(f"mention {mention_id} is already clustered")
+        if at is not None and (self.latest_at is None or at > self.latest_at):
+            self.latest_at = at
+        if group is not None:
+            head = self._groups.get(group)
+            if head is not None:
+                self._copy_of[mention_id] = head
+                self._copies[head].append(mention_id)
+                cluster = self._assigned[head]
+                c = self._clusters[cluster]
+                c.touch(self.seen, at)
+                self._ageing.append((c.last_seq, c.last_at, cluster))
+                return cluster
+        self.seen += 1
+        tf = dict(Counter(tokens(title, url, summary)))
+        cluster = self._place(mention_id, tf, self._best(tf), self.seen, at)
+        self._copies[mention_id] = []
+        if group is not None:
+            self._groups[group] = mention_id
+            self._group_of[mention_id] = group
+        size = self._clusters[cluster].size
+        if self.params.merge_threshold is not None and merge_due(size):
+            cluster = self._try_merge(cluster)
+        if self.params.recheck_after:
+            self._pending.append(Pending(self.seen, mention_id, tf, at))
+            self._recheck(self.seen - self.params.recheck_after)
+        self._age()
+        return self._assigned[mention_id]
+
+    def cluster_of(self, mention_id: int) -> int:
+        """The live cluster holding ``mention_id`` (after moves and merges); KeyError if the
+        mention was never added or its cluster has aged out."""
+        return self._assigned[self._copy_of.get(mention_id, mention_id)]
+
+    def flush(self) -> None:
+        """Give every mention still waiting for its second look that look now (end of a batch)."""
+        self._recheck(None)
+
+    def expire(self, before: datetime) -> tuple[int, ...]:
+        """Drop the clusters whose newest time is before ``before``; their ids, in order.
+
+        Untimed clusters are left to the count fallback."""
+        old = [
+            cid for cid, c in self._clusters.items() if c.last_at is not None and c.last_at < before
+        ]
+        for cid in old:
+            self._drop(cid)
+        return tuple(old)
+
+    def clusters(self, min_size: int = 1, top: int = 5) -> list[ClusterSummary]:
+        """The live clusters of at least ``min_size`` counted mentions, largest first."""
+        out = []
+        for cid, c in self._clusters.items():
+            if c.size < min_size:
+                continue
+            mentions = sorted(m for head in c.members for m in (head, *self._copies.get(head, ())))
+            terms = heapq.nlargest(top, c.counts, key=c.counts.__getitem__)
+            out.append(ClusterSummary(cid, c.size, tuple(mentions), tuple(terms), c.last_at))
+        out.sort(key=lambda s: (-s.size, s.id))
+        return out
+
+    def __len__(self) -> int:
+        """Live clusters."""
+        return len(self._clusters)
+
+    @property
+    def postings(self) -> int:
+        """Distinct tokens in the live clusters' index."""
+        return len(self._postings)
+
+    @property
+    def tracked_mentions(self) -> int:
+        """Mentions whose cluster is live (copies included)."""
+        return len(self._assigned) + len(self._copy_of)
+
+    # --- assignment --------------------------------------------------------------------------
+
+    def _log_new(self) -> float:
+        p = self.params
+        return log(p.new_mass if p.new_mass is not None else p.alpha * max(self.seen, 1))
+
+    def _candidates(self, tf: dict[str, int]) -> set[int]:
+        """Clusters sharing the mention's rare tokens (rarest first, stopping at a common one)."""
+        found: set[int] = set()
+        limit = self.params.max_postings
+        postings = self._postings
+        held = [(len(postings[t]), t) for t in tf if t in postings]
+        held.sort(key=lambda pair: pair[0])
+        for count, token in held:
+            if count > limit:
+                break
+            found |= postings[token]
+        return found
+
+    def _best(self, tf: dict[str, int]) -> int | None:
+        """The best live cluster for ``tf``, or None when a new cluster scores higher."""
+        beta, vocab = self.params.beta, max(len(self._postings), 1)
+        length = sum(tf.values())
+        best: int | None = None
+        best_score = self._log_new() + log_predictive(tf, length, None, beta, vocab)
+        for cid in self._candidates(tf):
+            c = self._clusters[cid]
+            score = log(c.size) + log_predictive(tf, length, c, beta, vocab)
+            if score > best_score or (score == best_score and best is not None and cid < best):
+                best, best_score = cid, score
+        return best
+
+    def _place(
+        self, mention_id: int, tf: dict[str, int], cid: int | None, seq: int, at: datetime | None
+    ) -> int:
+        if cid is None:
+            cid = self.next_id
+            self.next_id += 1
+        c = self._clusters.get(cid)
+        if c is None:  # new, or the emptied cluster of a mention placed again on its own
+            c = self._clusters[cid] = Cluster()
+        c.size += 1
+        c.length += sum(tf.values())
+        counts = c.counts
+        for token, x in tf.items():
+            if token in counts:
+                counts[token] += x
+            else:
+                counts[token] = x
+                self._postings.setdefault(token, set()).add(cid)
+        c.members.add(mention_id)
+        c.touch(seq, at)
+        self._assigned[mention_id] = cid
+        self._ageing.append((c.last_seq, c.last_at, cid))
+        return cid
+
+    def _take_out(self, mention_id: int, tf: dict[str, int]) -> int:
+        """Remove a counted mention's tokens from its cluster (dropped if it empties)."""
+        cid = self._assigned.pop(mention_id)
+        c = self._clusters[cid]
+        c.size -= 1
+        c.length -= sum(tf.values())
+        c.members.discard(mention_id)
+        counts = c.counts
+        for token, x in tf.items():
+            left = counts[token] - x
+            if left > 0:
+                counts[token] = left
+            else:
+                del counts[token]
+                self._unpost(token, cid)
+        if c.size == 0:
+            del self._clusters[cid]
+        return cid
+
+    def _recheck(self, upto: int | None) -> None:
+        while self._pending and (upto is None or self._pending[0].seq <= upto):
+            p = self._pending.popleft()
+            if p.mention_id not in self._assigned:  # its cluster aged out
+                continue
+            was = self._take_out(p.mention_id, p.tf)
+            cid = self._best(p.tf)
+            if cid is None:
+                cid = was  # a second look never opens a new cluster: it stays (or is alone again)
+            self._place(p.mention_id, p.tf, cid, p.seq, p.at)
+
+    # --- merges and ageing -------------------------------------------------------------------
+
+    def _try_merge(self, cid: int) -> int:
+        """Merge ``cid`` with its best partner if the evidence is strong; the surviving id."""
+        c = self._clusters[cid]
+        limit, threshold = self.params.max_postings, self.params.merge_threshold
+        assert threshold is not None
+        top = heapq.nlargest(MERGE_TOP_TERMS, c.counts, key=c.counts.__getitem__)
+        found: set[int] = set()
+        for token in top:
+            held = self._postings.get(token)
+            if held is not None and len(held) <= limit:
+                found |= held
+        found.discard(cid)
+        if not found:
+            return cid
+        beta, vocab, log_new = self.params.beta, max(len(self._postings), 1), self._log_new()
+        marginals = {id(c): log_marginal(c, beta, vocab)}
+        best, best_gain = None, threshold
+        for other in sorted(found):
+            gain = log_merge_gain(c, self._clusters[other], beta, vocab, log_new, marginals)
+            if gain > best_gain:
+                best, best_gain = other, gain
+        if best is None:
+            return cid
+        keep, gone = (best, cid) if self._clusters[best].size >= c.size else (cid, best)
+        self._absorb(keep, gone)
+        return keep
+
+    def _absorb(self, keep: int, gone: int) -> None:
+        k, g = self._clusters[keep], self._clusters.pop(gone)
+        for token, x in g.counts.items():
+            if token in k.counts:
+                k.counts[token] += x
+            else:
+                k.counts[token] = x
+                self._postings[token].add(keep)
+            self._unpost(token, gone)
+        k.size += g.size
+        k.length += g.length
+        k.members |= g.members
+        for m in g.members:
+            self._assigned[m] = keep
+        k.touch(max(self.seen, g.last_seq), g.last_at)
+        self._ageing.append((k.last_seq, k.last_at, keep))
+
+    def _unpost(self, token: str, cid: int) -> None:
+        held = self._postings[token]
+        held.discard(cid)
+        if not held:
+            del self._postings[token]
+
+    def _stale(self, seq: int, at: datetime | None) -> bool:
+        if at is not None:
+            return self.latest_at is not None and at < self.latest_at - self.params.window
+        return seq <= self.seen - self.params.window_mentions
+
+    def _age(self) -> None:
+        queue = self._ageing
+        while queue and self._stale(queue[0][0], queue[0][1]):
+            _, _, cid = queue.popleft()
+            c = self._clusters.get(cid)
+            if c is not None and self._stale(c.last_seq, c.last_at):
+                self._drop(cid)
+
+    def _drop(self, cid: int) -> None:
+        """Forget a cluster: its index entries, its mentions and their copies and groups."""
+        c = self._clusters.pop(cid)
+        for token in c.counts:
+            self._unpost(token, cid)
+        for m in c.members:
+            del self._assigned[m]
+            for copy in self._copies.pop(m, ()):
+                del self._copy_of[copy]
+            key = self._group_of.pop(m, None)
+            if key is not None:
+                del self._groups[key]
+
+    # --- state -------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume, as JSON-able values (``from_state`` reads it back)."""
+        return dump_state(self)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> OnlineClusterer:
+        """A clusterer that continues exactly where ``state()`` was taken."""
+        clusterer = cls(ClusterParams(**params_from_state(state)))
+        load_state(clusterer, state)
+        return clusterer
+
+
+def cluster_all(
+    mentions: Iterable[tuple[int, str, str | None]], params: ClusterParams | None = None
+) -> dict[int, int]:
+    """Cluster (id, title, url) mentions in the given order and flush: id -> cluster id."""
+    clusterer = OnlineClusterer(params)
+    ids = []
+    for mention_id, title, url in mentions:
+        clusterer.add(mention_id, title, url)
+        ids.append(mention_id)
+    clusterer.flush()
+    return {m: clusterer.cluster_of(m) for m in ids}
