@@ -216,6 +216,23 @@ class TimelineSettings(_Section):
     social_baseline_hours: int = Field(24, ge=1)
 
 
+class EmergingSettings(_Section):
+    """``[emerging]``: stories getting loud that nobody tracks yet (engine/jobs/emerging.py).
+
+    Every collected mention joins an event cluster as it is stored; each hour, clusters that no
+    tracked story owns are scored with the stories' noise level and the loudest proposed."""
+
+    enabled: bool = True  # false: nothing is clustered or proposed
+    window_hours: int = Field(48, ge=1, le=24 * 30)  # clusters (and their mentions) age out
+    min_mentions: int = Field(5, ge=1)  # counted mentions (a syndicated group once)
+    min_outlets: int = Field(2, ge=1)  # distinct outlets
+    min_score: float = Field(25.0, ge=0, le=100)  # noise score at the newest hour
+    max_proposals: int = Field(20, ge=1, le=1000)
+    # a cluster whose counted mentions are at least this share matched to one tracked story
+    # belongs to that story: not proposed, and read for the story's query suggestions
+    tracked_share: float = Field(0.5, gt=0, le=1)
+
+
 class OutletSettings(_Section):
     """One ``[[outlets]]`` entry: how the newsroom ranks a publisher (by host)."""
 
@@ -471,6 +488,7 @@ class Settings(_Section):
     timeline: TimelineSettings = TimelineSettings()
     public: PublicSettings = PublicSettings()
     alerts: AlertSettings = AlertSettings()
+    emerging: EmergingSettings = EmergingSettings()
     outlets: tuple[OutletSettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
     stories: tuple[StorySettings, ...] = ()

@@ -18,6 +18,7 @@ from noisecast.engine.errors import StorageError
 from noisecast.engine.store import migrate as _migrate
 from noisecast.engine.store._alert_outbox import AlertOutboxMixin
 from noisecast.engine.store._alerts import AlertsMixin
+from noisecast.engine.store._emerging import EmergingMixin
 from noisecast.engine.store._forecasts import ForecastsMixin
 from noisecast.engine.store._jobs import JobsMixin
 from noisecast.engine.store._mentions import Collected, MentionsMixin, Outcome, title_key
@@ -43,6 +44,7 @@ class Store(
     TimelineMixin,
     AlertsMixin,
     AlertOutboxMixin,
+    EmergingMixin,
 ):
     """The database behind noisecast, SQLite or PostgreSQL."""
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -501,6 +502,86 @@ alert_audit = Table(
     Column("name", String(200), nullable=False),
     Column("before", JSON),
     Column("after", JSON),
+)
+
+# migration 0010: emerging stories (issue 14; engine/store/_emerging.py, engine/jobs/emerging.py).
+# The online clusterer's state (engine.core.cluster.OnlineClusterer.state(), JSON, zlib) is one
+# row: ``cursor`` is the highest mentions.id it has seen, ``version`` is bumped on every save so
+# two workers never both advance it (the loser reloads and redoes its batch).
+cluster_state = Table(
+    "cluster_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("version", Integer, nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A cluster no tracked story owns, proposed as a new story (one row per cluster id, upserted
+# each hour). status: proposed -> tracked | merged | dismissed (editors; never proposed again)
+# or expired (no longer among the hour's proposals). ``version`` is bumped on every change so an
+# editor acting on a stale view gets a conflict. JSON: terms, quality (precision, recall,
+# recent_matches, cluster_matches), headlines ({mention_id, title, url, outlet, published_at}),
+# components, history ([ISO hour, score] pairs).
+emerging_proposals = Table(
+    "emerging_proposals",
+    metadata,
+    _id(),
+    Column("cluster", BigInteger, nullable=False, unique=True),
+    Column("status", String(16), nullable=False, server_default="proposed"),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("query", Text, nullable=False),
+    Column("terms", JSON, nullable=False),
+    Column("quality", JSON, nullable=False),
+    Column("headlines", JSON, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("outlets", Integer, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("components", JSON, nullable=False),
+    Column("history", JSON, nullable=False),
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="SET NULL")),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "status", "score"),
+)
+
+# Append-only: who tracked, merged or dismissed which proposal, before and after.
+emerging_events = Table(
+    "emerging_events",
+    metadata,
+    _id(),
+    _fk("proposal_id", "emerging_proposals.id", nullable=False, index=True),
+    Column("actor", String(80), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("note", Text),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# Terms that would widen a tracked story's query to its cluster's unmatched mentions (issue 14
+# section 3), one row per (story, term). status: proposed -> added (ORed into the query) or
+# dismissed; a term once added or dismissed is not proposed again.
+query_suggestions = Table(
+    "query_suggestions",
+    metadata,
+    _id(),
+    _fk("story_id", "stories.id", nullable=False),
+    Column("cluster", BigInteger, nullable=False),
+    Column("term", String(200), nullable=False),
+    Column("adds", Integer, nullable=False),
+    Column("adds_elsewhere", Integer, nullable=False),
+    Column("samples", JSON, nullable=False),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False, server_default="proposed"),
+    Column("updated_by", String(80)),  # who added or dismissed it
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("story_id", "term"),
 )
 
 job_runs = Table(
