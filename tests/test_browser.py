@@ -9,13 +9,7 @@ Skipped without Chromium (or Playwright) locally; required when CI is set."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,24 +19,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from noisecast.engine.cli import cli
 from noisecast.engine.store import Store
 from noisecast.engine.store.tables import mentions, sources, stories, story_mentions
 from noisecast.engine.web.accounts import demo_review
-from tests.conftest import ROOT, copy_demo, require
+from tests.conftest import copy_demo
+from tests.web_helpers import CHROMIUM, SCREENSHOTS, require_browser, serve
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = ROOT / "var" / "screenshots"
 END = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
 HOSTILE = "<script>alert(1)</script>"
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _plant_hostile_mention(url: str) -> None:
@@ -83,53 +69,13 @@ def _plant_hostile_mention(url: str) -> None:
 def server(
     demo_template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    require(CHROMIUM.exists(), f"{CHROMIUM} is absent: `apt-get install chromium` (.ci/run does)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        require(False, "playwright is not installed: pip install -e '.[test]'")
+    require_browser()
     db = copy_demo(demo_template, tmp_path_factory.mktemp("browser"))
     url = f"sqlite:///{db}"
     _plant_hostile_mention(url)
     login = demo_review(url, now=END)  # what `make demo` prints: editor demo, a new password
-    port = _free_port()
-    module = "noisecast.engine" if "serve" in cli.commands else "noisecast.engine.web"
-    env = {
-        **os.environ,
-        "NOISECAST_SECRET_KEY": secrets.token_hex(32),
-        "NOISECAST_CONFIG": str(ROOT / "config.toml"),
-    }
-    log = (tmp_path_factory.mktemp("serve-log") / "serve.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, "serve", "--database", url, "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"noisecast serve exited with {proc.returncode}:\n{log.read()}")
-            try:
-                if httpx.get(f"{base}/login", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("noisecast serve did not answer within 30 s")
-            time.sleep(0.1)
+    with serve(url, tmp_path_factory.mktemp("serve-log")) as base:
         yield {"base": base, **login}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_review_in_a_browser(server: dict[str, Any]) -> None:

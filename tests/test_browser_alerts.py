@@ -11,21 +11,15 @@ is set."""
 
 from __future__ import annotations
 
-import os
-import secrets
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from noisecast.engine.store import Store
 from noisecast.engine.web.accounts import add_editor
-from tests.conftest import ROOT, require
-from tests.test_browser_public import CHROMIUM, SCREENSHOTS, Watch, _free_port, _serious
+from tests.conftest import ROOT
 from tests.test_web_alerts import CLOCK, DESTINATIONS, HOSTILE, T0, plant_alerts
+from tests.web_helpers import CHROMIUM, SCREENSHOTS, Watch, require_browser, serious, serve
 
 pytestmark = pytest.mark.slow
 
@@ -65,12 +59,7 @@ def _seed(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    require(CHROMIUM.exists(), f"{CHROMIUM} is absent: `apt-get install chromium` (.ci/run does)")
-    try:
-        import axe_playwright_python  # noqa: F401
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        require(False, "playwright or axe-playwright-python missing: pip install -e '.[test]'")
+    require_browser(axe=True)
     work = tmp_path_factory.mktemp("alerts")
     url = f"sqlite:///{work / 'alerts.db'}"
     _seed(url)
@@ -78,43 +67,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     config.write_text(
         (ROOT / "config.toml").read_text(encoding="utf-8") + DESTINATIONS_TOML, encoding="utf-8"
     )
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "NOISECAST_SECRET_KEY": secrets.token_hex(32),
-        "NOISECAST_CONFIG": str(config),
-    }
-    log = (work / "serve.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "noisecast.engine", "serve", "--database", url, "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"noisecast serve exited with {proc.returncode}:\n{log.read()}")
-            try:
-                if httpx.get(f"{base}/login", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("noisecast serve did not answer within 30 s")
-            time.sleep(0.1)
+    with serve(url, work, config=config) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_alerts_in_a_browser(site: str) -> None:
@@ -163,7 +117,7 @@ def test_alerts_in_a_browser(site: str) -> None:
             expect(page.locator("#rf-when")).to_have_attribute("aria-invalid", "true")
             expect(page.locator("#rf-when")).to_have_value("jump >= 20 in six hours")
             page.screenshot(path=str(SCREENSHOTS / "alerts-rule-error.png"), full_page=True)
-            assert _serious(page) == []
+            assert serious(page) == []
             page.fill("#rf-when", "jump >= 20 in 6h")
             page.click("button:has-text('Create the rule')")
             expect(page).to_have_url(f"{site}/alerts")
@@ -192,7 +146,7 @@ def test_alerts_in_a_browser(site: str) -> None:
             expect(audit.first).to_contain_text("silence")
             expect(audit.nth(1)).to_contain_text("breach-jump")
             page.screenshot(path=str(SCREENSHOTS / "alerts.png"), full_page=True)
-            assert _serious(page) == []
+            assert serious(page) == []
 
             # End it now.
             silence.locator("button:has-text('End now')").click()

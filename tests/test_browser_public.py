@@ -13,38 +13,32 @@ is set."""
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from noisecast.engine.store import Store
-from tests.conftest import ROOT, require
+from tests.conftest import ROOT
 from tests.test_public import HOSTILE_TITLE, seed
+from tests.web_helpers import (
+    CHROMIUM,
+    SCREENSHOTS,
+    Watch,
+    free_port,
+    require_browser,
+    serious,
+    serve,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = ROOT / "var" / "screenshots"
 WIDGETS = ("noise", "forecast", "timeline")
 WIDTHS = (1280, 320)
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(path: Path, frame_origin: str) -> Path:
@@ -86,12 +80,7 @@ class _Framer(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    require(CHROMIUM.exists(), f"{CHROMIUM} is absent: `apt-get install chromium` (.ci/run does)")
-    try:
-        import axe_playwright_python  # noqa: F401
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        require(False, "playwright or axe-playwright-python missing: pip install -e '.[test]'")
+    require_browser(axe=True)
     work = tmp_path_factory.mktemp("public")
     url = f"sqlite:///{work / 'public.db'}"
     store = Store.from_url(url)
@@ -101,7 +90,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     finally:
         store.close()
 
-    port, frame_port = _free_port(), _free_port()
+    port, frame_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     allowed = f"http://localhost:{frame_port}"  # same server, two origins: one allowed
     refused = f"http://127.0.0.1:{frame_port}"
@@ -109,41 +98,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     frames = ThreadingHTTPServer(("127.0.0.1", frame_port), framer)
     threading.Thread(target=frames.serve_forever, daemon=True).start()
 
-    env = {
-        **os.environ,
-        "NOISECAST_SECRET_KEY": secrets.token_hex(32),
-        "NOISECAST_CONFIG": str(_config(work / "config.toml", allowed)),
-    }
-    log = (work / "serve.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "noisecast.engine", "serve", "--database", url, "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"noisecast serve exited with {proc.returncode}:\n{log.read()}")
-            try:
-                if httpx.get(f"{base}/stories/breach", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("noisecast serve did not answer within 30 s")
-            time.sleep(0.1)
-        yield {"base": base, "allowed": allowed, "refused": refused}
+        with serve(
+            url,
+            work,
+            config=_config(work / "config.toml", allowed),
+            ready_path="/stories/breach",
+            port=port,
+        ):
+            yield {"base": base, "allowed": allowed, "refused": refused}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         frames.shutdown()
         frames.server_close()
 
@@ -158,33 +122,6 @@ def browser(site: dict[str, Any]) -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
-
-
-class Watch:
-    """What a page did that it should not: dialogs (script ran), errors, console errors (a
-    Content-Security-Policy refusal is one)."""
-
-    def __init__(self, page: Any) -> None:
-        self.problems: list[str] = []
-        page.on("dialog", lambda d: (self.problems.append(f"dialog {d.message}"), d.dismiss()))
-        page.on("pageerror", lambda e: self.problems.append(f"error {e}"))
-        page.on(
-            "console",
-            lambda m: self.problems.append(f"console {m.text}") if m.type == "error" else None,
-        )
-
-
-def _serious(page: Any) -> list[str]:
-    """axe-core's serious and critical violations on the page, one line each."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — "
-        + "; ".join(n["target"][0] if n["target"] else "?" for n in v["nodes"][:3])
-        for v in results.response["violations"]
-        if v.get("impact") in ("serious", "critical")
-    ]
 
 
 def _scroll_width(page: Any) -> int:
@@ -225,7 +162,7 @@ def test_story_page_in_a_browser(site: dict[str, Any], browser: Any, width: int)
         )
         page.screenshot(path=str(SCREENSHOTS / f"public-story-{width}.png"), full_page=True)
         assert _scroll_width(page) <= width
-        assert _serious(page) == []
+        assert serious(page) == []
         page.wait_for_timeout(100)
         assert watch.problems == []
     finally:
@@ -252,7 +189,7 @@ def test_widget_in_a_browser(site: dict[str, Any], browser: Any, widget: str, wi
         assert requests == [url]  # self-contained: nothing else is fetched
         page.screenshot(path=str(SCREENSHOTS / f"public-embed-{widget}-{width}.png"))
         assert _scroll_width(page) <= min(width, 600)
-        assert _serious(page) == []
+        assert serious(page) == []
         page.wait_for_timeout(100)
         assert watch.problems == []
     finally:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
@@ -27,7 +26,6 @@ from noisecast.engine.config import (
 from noisecast.engine.core.review import ReviewInputError
 from noisecast.engine.store import Store
 from noisecast.engine.store.tables import alert_attempts, alert_deliveries, alert_events
-from noisecast.engine.web import accounts
 from noisecast.engine.web.accounts import add_editor
 from noisecast.engine.web.alerts_shape import (
     alert_rows,
@@ -42,6 +40,8 @@ from noisecast.engine.web.alerts_shape import (
     stories_in_words,
 )
 from noisecast.engine.web.app import create_app
+from tests.web_helpers import csrf_of, use_cheap_hashes
+from tests.web_helpers import login as log_in
 
 SECRET = "a" * 40
 CLOCK = datetime(2026, 11, 26, 9, 20, tzinfo=UTC)
@@ -56,7 +56,7 @@ DESTINATIONS = {"desk": "desk", "ops": "admins"}
 
 @pytest.fixture(autouse=True)
 def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
+    use_cheap_hashes(monkeypatch)
 
 
 def alert_settings() -> Settings:
@@ -96,20 +96,8 @@ def app(al_store: Store) -> Any:
     return create_app(al_store, alert_settings(), SECRET, now=lambda: CLOCK)
 
 
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field in the page"
-    return found.group(1)
-
-
 def login(app: Any, name: str) -> TestClient:
-    client = TestClient(app, follow_redirects=False)
-    token = csrf_of(client.get("/login").text)
-    response = client.post(
-        "/login", data={"username": name, "password": PASSWORDS[name], "csrf": token}
-    )
-    assert response.status_code == 303, response.text
-    return client
+    return log_in(app, name, PASSWORDS[name])
 
 
 def post(client: TestClient, path: str, **form: Any) -> Any:

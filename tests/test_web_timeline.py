@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -21,7 +20,6 @@ from noisecast.engine.core.review import ReviewInputError
 from noisecast.engine.core.timeline import Proposal
 from noisecast.engine.store import Store
 from noisecast.engine.store.tables import timeline_events
-from noisecast.engine.web import accounts
 from noisecast.engine.web.accounts import add_editor
 from noisecast.engine.web.app import create_app
 from noisecast.engine.web.timeline_view import (
@@ -31,6 +29,8 @@ from noisecast.engine.web.timeline_view import (
     form_time,
     group_pending,
 )
+from tests.web_helpers import csrf_of, use_cheap_hashes
+from tests.web_helpers import login as log_in
 
 SECRET = "t" * 40
 CLOCK = datetime(2026, 11, 26, 0, 20, tzinfo=UTC)
@@ -44,7 +44,7 @@ HOSTILE = "<script>alert(1)</script>"
 
 @pytest.fixture(autouse=True)
 def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
+    use_cheap_hashes(monkeypatch)
 
 
 def proposals(**changes: Any) -> list[Proposal]:
@@ -103,20 +103,8 @@ def app(tl_store: Store) -> Any:
     return create_app(tl_store, Settings(), SECRET, now=lambda: CLOCK)
 
 
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field in the page"
-    return found.group(1)
-
-
 def login(app: Any, name: str) -> TestClient:
-    client = TestClient(app, follow_redirects=False)
-    token = csrf_of(client.get("/login").text)
-    response = client.post(
-        "/login", data={"username": name, "password": PASSWORDS[name], "csrf": token}
-    )
-    assert response.status_code == 303, response.text
-    return client
+    return log_in(app, name, PASSWORDS[name])
 
 
 def entry(store: Store, key: str, slug: str = "breach") -> dict[str, Any]:
