@@ -5,7 +5,7 @@ numpy/pandas."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,8 @@ def score_hours(
     health: pd.DataFrame,
     params: ScoreParams,
     hours: Iterable[pd.Timestamp] | None = None,
+    *,
+    reference_stories: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """:func:`noisecast.engine.core.score.noise_level`'s computation (its docstring is the
     contract)."""
@@ -90,7 +92,10 @@ def score_hours(
 
     cols = targets - start
     out = np.empty((len(OUTPUT_FLOATS), len(cols), n_stories))
-    _score_grid(grids, cols, params, out)
+    pool = None
+    if reference_stories is not None:
+        pool = np.flatnonzero(stories.isin(list(reference_stories)))
+    _score_grid(grids, cols, params, out, pool)
     return _frame(stories, targets, unhealthy[cols], out, params)
 
 
@@ -111,30 +116,35 @@ _SLOT = {name: i for i, name in enumerate(OUTPUT_FLOATS)}
 
 
 def _score_grid(
-    grids: list[Array], cols: npt.NDArray[np.int64], params: ScoreParams, out: Array
+    grids: list[Array],
+    cols: npt.NDArray[np.int64],
+    params: ScoreParams,
+    out: Array,
+    pool: npt.NDArray[np.intp] | None = None,
 ) -> None:
     """Fill ``out[slot, target, story]`` (see OUTPUT_FLOATS) in place, few temporaries.
 
     The cumulative sums and the pool's references come first (the references need every
-    story); then each story is independent, so large grids are cut into column ranges of
-    stories scored on threads (numpy releases the GIL in its loops), which gives the same
-    values bit for bit as one thread.
+    story, or only the story columns in ``pool`` when given); then each story is
+    independent, so large grids are cut into column ranges of stories scored on threads (numpy
+    releases the GIL in its loops), which gives the same values bit for bit as one thread.
     """
     n_stories = out.shape[2]
     workers = _workers(len(cols) * n_stories)
-    with ThreadPoolExecutor(workers) as pool:
-        cums = list(pool.map(_cumulative, grids))
+    with ThreadPoolExecutor(workers) as threads:
+        cums = list(threads.map(_cumulative, grids))
+        pooled = cums if pool is None else [cum[:, pool] for cum in cums]
         refs = list(
-            pool.map(
+            threads.map(
                 lambda cf: _reference(
                     cf[0], cols, params.window_hours, params.reference_quantile, cf[1]
                 ),
-                zip(cums, params.reference_floor, strict=True),
+                zip(pooled, params.reference_floor, strict=True),
             )
         )
         bounds = np.linspace(0, n_stories, workers + 1).astype(int)
         parts = [slice(int(lo), int(hi)) for lo, hi in pairwise(bounds)]
-        done = pool.map(
+        done = threads.map(
             lambda part: _score_stories(grids, cums, refs, cols, params, out, part), parts
         )
         list(done)  # re-raise any worker's error

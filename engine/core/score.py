@@ -79,7 +79,7 @@ rebuild (to ~1e-12; the full rebuild smooths recursively, one hour directly).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, Protocol
@@ -222,11 +222,20 @@ def noise_level(
     health: pd.DataFrame,
     params: ScoreParams,
     hours: Iterable[pd.Timestamp] | None = None,
+    *,
+    reference_stories: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Score every story at each of ``hours`` (default: every hour of ``hourly``).
 
     Returns one row per story and hour, ordered by (as_of, story): ``story, as_of, score,
     level, unhealthy`` and ``<component>_value``, ``_norm``, ``_contribution`` for volume,
     velocity, breadth and engagement. Contributions sum to the score.
+
+    ``reference_stories``: when given, the reference pool (step 4) is taken from those
+    stories' rows only, and every other story of ``hourly`` is scored against it without
+    moving it (emerging clusters are scored against the tracked stories' pool, so a cluster's
+    60 means what a story's 60 means however many small clusters there are). Names absent
+    from ``hourly`` are ignored; none present gives the floors. None (the default): every
+    story of ``hourly`` is in the pool.
     """
-    return score_hours(hourly, health, params, hours)
+    return score_hours(hourly, health, params, hours, reference_stories=reference_stories)
