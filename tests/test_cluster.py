@@ -214,11 +214,11 @@ def check_invariants(c: OnlineClusterer) -> None:
     for s in summaries:
         assert all(c.cluster_of(m) == s.id for m in s.mention_ids)
         assert 1 <= s.size <= len(s.mention_ids)
-    derived: dict[str, set[int]] = {}
+    derived: dict[str, dict[int, int]] = {}
     for cid, k in c._clusters.items():
         assert k.size == len(k.members) and k.length == sum(k.counts.values())
-        for token in k.counts:
-            derived.setdefault(token, set()).add(cid)
+        for token, n in k.counts.items():
+            derived.setdefault(token, {})[cid] = n
     assert derived == c._postings
 
 
@@ -317,3 +317,25 @@ def test_order_changes_real_clusters_only_within_tolerance(shared_data: Path) ->
     for a in range(len(runs)):
         for b in range(a + 1, len(runs)):
             assert bcubed_f1(runs[a], runs[b]) >= 0.80
+
+
+def test_shared_gain_sums_to_the_predictive_score_difference() -> None:
+    """`_best` scores a cluster by the tokens it shares with the mention (shared_gain) on top of
+    an empty cluster's score: the same number as the full Dirichlet-multinomial predictive."""
+    from math import lgamma
+
+    from noisecast.engine.core._cluster_model import Cluster, log_predictive, shared_gain
+
+    c = Cluster()
+    c.counts, c.length = {"a": 3, "b": 1, "c": 7}, 11
+    tf = {"a": 1, "b": 2, "d": 1}
+    beta, vocab, length = 0.2, 50, 4
+    direct = log_predictive(tf, length, c, beta, vocab) - log_predictive(
+        tf, length, None, beta, vocab
+    )
+    vb = vocab * beta
+    fused = sum(shared_gain(c.counts[t], x, beta) for t, x in tf.items() if t in c.counts)
+    fused += -(lgamma(c.length + vb + length) - lgamma(c.length + vb)) + (
+        lgamma(vb + length) - lgamma(vb)
+    )
+    assert fused == pytest.approx(direct, abs=1e-9)

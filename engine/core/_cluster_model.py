@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from math import lgamma
+from math import lgamma, log
 
 
 class Cluster:
@@ -65,6 +65,14 @@ def log_predictive(
         n = counts.get(token, 0) + beta
         total += lgamma(n + c) - lgamma(n)
     return total - (lgamma(cluster.length + vb + length) - lgamma(cluster.length + vb))
+
+
+def shared_gain(n: int, x: int, beta: float) -> float:
+    """What a token the mention holds ``x`` times adds to its ``log_predictive`` in a cluster
+    holding it ``n`` times, beyond what it adds in an empty cluster."""
+    if x == 1:
+        return log((n + beta) / beta)
+    return lgamma(n + beta + x) - lgamma(n + beta) - lgamma(beta + x) + lgamma(beta)
 
 
 def log_marginal(cluster: Cluster, beta: float, vocab: int) -> float:

@@ -85,8 +85,8 @@ def load_state(c: OnlineClusterer, state: dict[str, Any]) -> None:
         k.counts = {t: n for t, n in counts}
         k.members = set(members)
         c._clusters[cid] = k
-        for token in k.counts:
-            c._postings.setdefault(token, set()).add(cid)
+        for token, n in k.counts.items():
+            c._postings.setdefault(token, {})[cid] = n
         for m in members:
             c._assigned[m] = cid
             c._copies[m] = []

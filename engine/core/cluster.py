@@ -26,7 +26,7 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from math import log
+from math import lgamma, log
 from typing import Any
 
 from noisecast.engine.core._cluster_model import (
@@ -34,8 +34,8 @@ from noisecast.engine.core._cluster_model import (
     Pending,
     log_marginal,
     log_merge_gain,
-    log_predictive,
     merge_due,
+    shared_gain,
 )
 from noisecast.engine.core._cluster_state import dump_state, load_state, params_from_state
 from noisecast.engine.core._cluster_text import tokens
@@ -92,7 +92,7 @@ class OnlineClusterer:
         self.next_id = 0
         self.latest_at: datetime | None = None
         self._clusters: dict[int, Cluster] = {}
-        self._postings: dict[str, set[int]] = {}  # token -> live clusters holding it
+        self._postings: dict[str, dict[int, int]] = {}  # token -> live cluster -> count
         self._assigned: dict[int, int] = {}  # counted mention -> cluster
         self._copies: dict[int, list[int]] = {}  # counted mention -> its syndicated copies
         self._copy_of: dict[int, int] = {}  # copy -> counted mention
@@ -201,28 +201,46 @@ class OnlineClusterer:
         p = self.params
         return log(p.new_mass if p.new_mass is not None else p.alpha * max(self.seen, 1))
 
-    def _candidates(self, tf: dict[str, int]) -> set[int]:
-        """Clusters sharing the mention's rare tokens (rarest first, stopping at a common one)."""
-        found: set[int] = set()
-        limit = self.params.max_postings
-        postings = self._postings
-        held = [(len(postings[t]), t) for t in tf if t in postings]
-        held.sort(key=lambda pair: pair[0])
-        for count, token in held:
-            if count > limit:
-                break
-            found |= postings[token]
-        return found
-
     def _best(self, tf: dict[str, int]) -> int | None:
-        """The best live cluster for ``tf``, or None when a new cluster scores higher."""
-        beta, vocab = self.params.beta, max(len(self._postings), 1)
+        """The best live cluster for ``tf``, or None when a new cluster scores higher.
+
+        Candidates are the clusters sharing a token held by at most ``max_postings`` clusters.
+        A cluster's score differs from an empty cluster's only in the tokens they share, so it
+        is summed from the postings' counts (``_cluster_model.shared_gain``), not token by token.
+        """
+        p = self.params
+        beta, postings = p.beta, self._postings
+        vb = max(len(postings), 1) * beta
         length = sum(tf.values())
+        gain: dict[int, float] = {}
+        common: list[tuple[str, int, dict[int, int]]] = []
+        for token, x in tf.items():
+            held = postings.get(token)
+            if held is None:
+                continue
+            if len(held) > p.max_postings:
+                common.append((token, x, held))
+                continue
+            if x == 1:  # most tokens: shared_gain inlined
+                for cid, n in held.items():
+                    g = log((n + beta) / beta)
+                    gain[cid] = gain[cid] + g if cid in gain else g
+            else:
+                for cid, n in held.items():
+                    g = shared_gain(n, x, beta)
+                    gain[cid] = gain[cid] + g if cid in gain else g
+        for _, x, held in common:  # a common token counts for the candidates it is in
+            for cid in gain:
+                n = held.get(cid)
+                if n is not None:
+                    gain[cid] += shared_gain(n, x, beta)
         best: int | None = None
-        best_score = self._log_new() + log_predictive(tf, length, None, beta, vocab)
-        for cid in self._candidates(tf):
-            c = self._clusters[cid]
-            score = log(c.size) + log_predictive(tf, length, c, beta, vocab)
+        best_score = self._log_new() - (lgamma(vb + length) - lgamma(vb))
+        clusters = self._clusters
+        for cid, g in gain.items():
+            c = clusters[cid]
+            total = c.length + vb
+            score = log(c.size) + g - (lgamma(total + length) - lgamma(total))
             if score > best_score or (score == best_score and best is not None and cid < best):
                 best, best_score = cid, score
         return best
@@ -239,12 +257,18 @@ class OnlineClusterer:
         c.size += 1
         c.length += sum(tf.values())
         counts = c.counts
+        postings = self._postings
         for token, x in tf.items():
             if token in counts:
                 counts[token] += x
+                postings[token][cid] += x
             else:
                 counts[token] = x
-                self._postings.setdefault(token, set()).add(cid)
+                held = postings.get(token)
+                if held is None:
+                    postings[token] = {cid: x}
+                else:
+                    held[cid] = x
         c.members.add(mention_id)
         c.touch(seq, at)
         self._assigned[mention_id] = cid
@@ -263,6 +287,7 @@ class OnlineClusterer:
             left = counts[token] - x
             if left > 0:
                 counts[token] = left
+                self._postings[token][cid] = left
             else:
                 del counts[token]
                 self._unpost(token, cid)
@@ -293,7 +318,7 @@ class OnlineClusterer:
         for token in top:
             held = self._postings.get(token)
             if held is not None and len(held) <= limit:
-                found |= held
+                found.update(held)
         found.discard(cid)
         if not found:
             return cid
@@ -313,11 +338,13 @@ class OnlineClusterer:
     def _absorb(self, keep: int, gone: int) -> None:
         k, g = self._clusters[keep], self._clusters.pop(gone)
         for token, x in g.counts.items():
+            held = self._postings[token]
             if token in k.counts:
                 k.counts[token] += x
+                held[keep] += x
             else:
                 k.counts[token] = x
-                self._postings[token].add(keep)
+                held[keep] = x
             self._unpost(token, gone)
         k.size += g.size
         k.length += g.length
@@ -329,7 +356,7 @@ class OnlineClusterer:
 
     def _unpost(self, token: str, cid: int) -> None:
         held = self._postings[token]
-        held.discard(cid)
+        del held[cid]
         if not held:
             del self._postings[token]
 
