@@ -11,22 +11,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-try:
-    from noisecast.engine.core.emerging import (
-        Headline,
-        Proposal,
-        QueryQuality,
-        QuerySuggestion,
-        TermSuggestion,
-    )
-except ImportError:  # TEMPORARY until engine/core/emerging.py lands: the contract's records
-    from tests._emerging_records import (  # type: ignore[no-redef]
-        Headline,
-        Proposal,
-        QueryQuality,
-        QuerySuggestion,
-        TermSuggestion,
-    )
+from noisecast.engine.core.emerging import (
+    Headline,
+    Proposal,
+    QueryQuality,
+    QuerySuggestion,
+    TermSuggestion,
+)
 from noisecast.engine.store import Store
 from noisecast.engine.store.tables import emerging_events, emerging_proposals, query_suggestions
 from tests.conftest import T0

@@ -151,6 +151,10 @@ def collect(app: App, names: tuple[str, ...], force: bool, as_json: bool) -> Non
                 on_start=lambda n: progress.update(task, total=n),
                 on_done=lambda r: progress.update(task, advance=1, last=r.source),
             )
+        if report.items_new:  # every stored mention joins an event cluster (issue 14)
+            from noisecast.engine.jobs.emerging import cluster_after_collection
+
+            cluster_after_collection(store, settings, now=app.now())
     if as_json:
         print_json(report.as_dict())
     else:

@@ -25,7 +25,9 @@ Only the newest hour of a catch-up is forecast: a forecast is for the hours ahea
 forecasts older hours would have made are of no use once those hours have passed. The newest
 hour also updates the Timeline (noisecast.engine.jobs.timeline: its rules read every stored
 hour, so one update covers a catch-up); a Timeline failure is logged and recorded in the hour's
-detail, and never stops the scores or the forecast. Then the newest hour's alerts are evaluated
+detail, and never stops the scores or the forecast; so do the emerging-story proposals
+(noisecast.engine.jobs.emerging; the mentions stored since the last run are clustered when the
+cycle starts). Then the newest hour's alerts are evaluated
 (noisecast.engine.jobs.alerts: events and deliveries written to the outbox in one transaction;
 a failure is logged and recorded like the Timeline's), and after the hours, outside the lock,
 one delivery pass sends what is due.
@@ -120,6 +122,8 @@ def run_cycle(
             max_hours=schedule.catch_up_max_hours,
         )
         report = CycleReport("ran" if plan.hours else "idle", left_out=plan.left_out)
+        if plan.hours and settings.emerging.enabled:
+            _cluster(store, settings, now)
         if plan.left_out:
             first, last = plan.left_out
             reason = (
@@ -205,6 +209,8 @@ def _run_hour(
                 log.warning("forecast failed: %s: %s", type(e).__name__, e, extra=extra)
             detail["forecast"] = outlook
             detail["timeline"] = _timeline(store, settings, clock(), extra)
+            if settings.emerging.enabled:
+                detail["emerging"] = _emerging(store, settings, hour, clock(), extra)
             detail["alerts"] = _alerts(store, settings, hour, clock(), extra)
         check()  # still the only scorer: then this hour is done
         store.finish_job(run_id, now=clock(), status="ok", detail=detail)
@@ -238,6 +244,32 @@ def _timeline(
         return {"status": "ok", **update_timeline(store, settings, now=now)}
     except Exception as e:
         log.warning("timeline update failed: %s: %s", type(e).__name__, e, extra=extra)
+        return {"status": "error", "error": f"{type(e).__name__}: {e}"}
+
+
+def _cluster(store: Store, settings: Settings, now: datetime) -> None:
+    """Cluster what collections stored since the last run (the collectors do after each run;
+    this catches what a collector that died left), before the hours read the clusters."""
+    from noisecast.engine.jobs.emerging import cluster_new_mentions  # late: scikit-learn
+
+    try:
+        cluster_new_mentions(store, settings, now=now, flush=True)
+    except Exception as e:
+        log.warning("clustering failed: %s: %s", type(e).__name__, e, extra={"job": "cluster"})
+
+
+def _emerging(
+    store: Store, settings: Settings, hour: datetime, now: datetime, extra: dict[str, str]
+) -> dict[str, Any]:
+    """The newest hour's emerging-story proposals and query suggestions (after the scores,
+    whose pool they are measured against; a failure is logged and recorded in the hour's
+    detail, never stops the cycle)."""
+    from noisecast.engine.jobs.emerging import update_emerging  # late: scikit-learn
+
+    try:
+        return {"status": "ok", **update_emerging(store, settings, hour, now=now).as_dict()}
+    except Exception as e:
+        log.warning("emerging update failed: %s: %s", type(e).__name__, e, extra=extra)
         return {"status": "error", "error": f"{type(e).__name__}: {e}"}
 
 

@@ -129,6 +129,10 @@ class Worker:
             grace_seconds=schedule.shutdown_grace_seconds,
             secrets=self.secrets,
         )
+        if report.items_new:  # every stored mention joins an event cluster (issue 14)
+            from noisecast.engine.jobs.emerging import cluster_after_collection
+
+            cluster_after_collection(self.store, self.settings, now=self.clock())
         if report.sources or report.abandoned:
             self.store.record_job(
                 COLLECT_JOB,

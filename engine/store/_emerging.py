@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, cast, func, or_, select, update
+from sqlalchemy import Float, and_, cast, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from noisecast.engine.store._base import StoreBase
@@ -27,6 +27,7 @@ from noisecast.engine.store.tables import (
     emerging_proposals,
     mention_time,
     mentions,
+    noise_scores,
     query_suggestions,
     sources,
     stories,
@@ -87,6 +88,12 @@ def _snapshot(row: Mapping[str, Any]) -> dict[str, Any]:
     """What an editor's action changes, JSON-able (for the audit trail)."""
     keys = ("status", "title", "query", "score", "level", "story_id", "version")
     return {k: _iso(row[k]) for k in keys}
+
+
+def _changed(row: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+    """Whether the hour's values differ from the stored proposal's (its hour aside): an
+    unchanged proposal keeps its version, so an editor looking at it is not refused."""
+    return any(_iso(row[k]) != _iso(v) for k, v in values.items() if k != "as_of")
 
 
 def _proposals_query() -> Any:
@@ -273,7 +280,9 @@ class EmergingMixin(StoreBase):
                         )
                         .on_conflict_do_nothing(index_elements=["cluster"])
                     )
-                elif row["status"] in ("proposed", "expired"):
+                elif row["status"] in ("proposed", "expired") and (
+                    row["status"] == "expired" or _changed(row, values)
+                ):
                     conn.execute(
                         update(emerging_proposals)
                         .where(
@@ -508,3 +517,54 @@ class EmergingMixin(StoreBase):
                 .values(status=status, updated_by=actor, updated_at=now)
             ).rowcount
         return bool(done == 1)
+
+    # --- a new or widened story's score history ----------------------------------------------
+
+    def story_first_mention(self, story_id: int) -> datetime | None:
+        """The time of the story's earliest matched mention (published, else first seen)."""
+        when = mention_time()
+        query = (
+            select(func.min(when))
+            .select_from(
+                story_mentions.join(mentions, mentions.c.id == story_mentions.c.mention_id)
+            )
+            .where(story_mentions.c.story_id == story_id, when >= EARLIEST_TIME, when < LATEST_TIME)
+        )
+        with self.reading() as conn:
+            found = conn.execute(query).scalar()
+        return found  # type: ignore[no-any-return]
+
+    def write_story_scores(
+        self, story_id: int, rows: Sequence[Mapping[str, Any]], hours: Sequence[datetime]
+    ) -> None:
+        """Replace one story's scores of ``hours`` by ``rows`` (as_of, score, level,
+        components, unhealthy, mention_ids), leaving every other story's alone. An hour the
+        cycle marked low-confidence for the other stories is marked so here too, with its note."""
+        with self.transaction() as conn:
+            notes: dict[datetime, str | None] = {}
+            for i in range(0, len(hours), _CHUNK):
+                found = conn.execute(
+                    select(noise_scores.c.as_of, noise_scores.c.confidence_note).where(
+                        noise_scores.c.as_of.in_(list(hours[i : i + _CHUNK])),
+                        noise_scores.c.story_id != story_id,
+                        noise_scores.c.low_confidence.is_(True),
+                    )
+                )
+                notes.update({at: note for at, note in found})
+                conn.execute(
+                    delete(noise_scores).where(
+                        noise_scores.c.story_id == story_id,
+                        noise_scores.c.as_of.in_(list(hours[i : i + _CHUNK])),
+                    )
+                )
+            records = [
+                {
+                    **r,
+                    "story_id": story_id,
+                    "low_confidence": r["as_of"] in notes,
+                    "confidence_note": notes.get(r["as_of"]),
+                }
+                for r in rows
+            ]
+            if records:
+                conn.execute(noise_scores.insert(), records)
