@@ -10,6 +10,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from math import log
 from pathlib import Path
 
 import pytest
@@ -237,6 +238,110 @@ def test_every_mention_is_in_exactly_one_live_cluster(
     check_invariants(c)
 
 
+def check_expiry(c: OnlineClusterer, ops: list[Op], cutoffs: dict[int, datetime]) -> None:
+    """Every live mention is within the window (and not before the cutoff of an ``expire``
+    called after it was added: ``cutoffs`` maps an op's index to its cutoff); each
+    cluster's counts are exactly the tokens of its live counted mentions; the expiry queues
+    hold each live mention once."""
+    live = [m for s in c.clusters() for m in s.mention_ids]
+    assert sorted(m for _, m in c._timed) == sorted(live)  # all ops are timed
+    assert c.latest_at is not None or not live
+    for m in live:
+        at = T0 + timedelta(minutes=ops[m].minutes)
+        assert c.latest_at is not None and at >= c.latest_at - c.params.window
+        assert all(at >= cut for j, cut in cutoffs.items() if j > m)
+    for k in c._clusters.values():
+        total: Counter[str] = Counter()
+        for m in k.members:
+            assert c._tf[m] == Counter(tokens(ops[m].title))  # a promoted copy: same title here
+            total.update(c._tf[m])
+        assert dict(total) == k.counts
+    assert set(c._tf) == set(c._assigned)
+
+
+@given(ops_strategy(), st.sampled_from([0, 1, 5]))
+@settings(max_examples=150, deadline=None)
+def test_every_live_mention_is_within_the_window_and_clusters_hold_only_them(
+    ops: list[Op], recheck: int
+) -> None:
+    # syndicated copies here share their group's title, as real copies do
+    titles: dict[str, str] = {}
+    ops = [
+        Op(o.kind, o.mention, titles.setdefault(o.group, o.title), o.minutes, o.group)
+        if o.group is not None
+        else o
+        for o in ops
+    ]
+    params = ClusterParams(recheck_after=recheck, merge_threshold=1.0, window=timedelta(hours=3))
+    c = OnlineClusterer(params)
+    cutoffs: dict[int, datetime] = {}
+    for i, op in enumerate(ops):
+        run_ops(c, [op], i)
+        if op.kind == "expire":
+            cutoffs[i] = T0 + timedelta(minutes=op.minutes) - timedelta(hours=2)
+        check_expiry(c, ops, cutoffs)
+        check_invariants(c)
+
+
+def test_a_long_running_story_keeps_only_the_window_of_its_mentions() -> None:
+    c = OnlineClusterer(ClusterParams(window=timedelta(hours=1), recheck_after=5))
+    titles = ["Dam failure floods valley towns", "Valley towns flooded after dam failure"]
+    ids = [c.add(i, titles[i % 2], at=T0 + timedelta(minutes=i)) for i in range(600)]
+    c.flush()
+    (story,) = c.clusters()
+    assert set(ids) == {story.id}  # one story all along
+    assert story.mention_ids == tuple(range(539, 600))  # 10 hours in: the last hour only
+    assert story.size == 61 and c.tracked_mentions == 61
+    assert story.last_at == T0 + timedelta(minutes=599)
+    with pytest.raises(KeyError):
+        c.cluster_of(0)
+    live = Counter[str]()
+    for i in range(539, 600):
+        live.update(tokens(titles[i % 2]))
+    assert c._clusters[story.id].counts == dict(live)
+
+
+def test_untimed_mentions_leave_after_window_mentions_counted_ones() -> None:
+    c = OnlineClusterer(ClusterParams(window_mentions=50, recheck_after=0))
+    for i in range(300):
+        c.add(i, "Samsung Galaxy S5 launch date")
+    (story,) = c.clusters()
+    assert story.mention_ids == tuple(range(250, 300)) and story.size == 50
+    assert c._clusters[story.id].counts == {t: 50 for t in tokens("Samsung Galaxy S5 launch date")}
+
+
+def test_a_syndicated_group_lives_while_one_of_its_copies_does() -> None:
+    c = OnlineClusterer(ClusterParams(window=timedelta(hours=1), recheck_after=0))
+    title = "Chip export ban widened to memory makers"
+    first = c.add(1, title, at=T0, group="wire")
+    assert c.add(2, title, at=T0 + timedelta(minutes=40), group="wire") == first
+    c.add(3, "Unrelated cooking show finale", at=T0 + timedelta(minutes=70))
+    with pytest.raises(KeyError):
+        c.cluster_of(1)  # expired: the copy now counts for the group
+    assert c.cluster_of(2) == first and c._groups == {"wire": 2}
+    assert c.add(4, title, at=T0 + timedelta(minutes=80), group="wire") == first
+    (wire,) = [s for s in c.clusters() if s.id == first]
+    assert wire.size == 1 and wire.mention_ids == (2, 4)
+    c.add(5, "Another cooking show", at=T0 + timedelta(minutes=150))  # 2 and 4 expire
+    assert first not in {s.id for s in c.clusters()} and not c._groups
+
+
+def test_a_mention_older_than_the_window_on_arrival_is_not_kept() -> None:
+    c = OnlineClusterer(ClusterParams(window=timedelta(hours=1)))
+    c.add(1, "Crimea referendum vote", at=T0 + timedelta(hours=5))
+    assert isinstance(c.add(2, "Crimea referendum vote", at=T0), int)
+    with pytest.raises(KeyError):
+        c.cluster_of(2)
+    assert c.clusters()[0].mention_ids == (1,)
+
+
+def test_the_new_cluster_mass_follows_the_live_mentions_not_all_ever_seen() -> None:
+    c = OnlineClusterer(ClusterParams(window_mentions=100, recheck_after=0))
+    for i in range(1000):
+        c.add(i, f"w{i % 7} w{i % 11} w{i % 13}")
+    assert c.seen == 1000 and c._log_new() == pytest.approx(log(0.3 * 101))
+
+
 @given(ops_strategy(), ops_strategy(), st.sampled_from([0, 4]))
 @settings(max_examples=100, deadline=None)
 def test_a_resumed_state_gives_identical_later_assignments(
@@ -271,7 +376,8 @@ def test_memory_stays_bounded_on_a_long_stream() -> None:
             assert len(counted) <= 500 + 50 and counted.tracked_mentions <= 500 + 50
     for live, postings, tracked in peaks:
         assert live <= 501 + 50 and tracked <= 501 + 50 and postings <= 7 * 551  # 4 words, 3 pairs
-    assert len(timed._pending) <= 50 and len(timed._ageing) <= 3 * 551
+    assert len(timed._pending) <= 50 and len(timed._timed) <= 551 and not timed._untimed
+    assert len(counted._untimed) <= 550 and not counted._timed
 
 
 # --- real headlines -------------------------------------------------------------------------

@@ -19,33 +19,31 @@ class Cluster:
 
     ``size``: mentions counted in the model (a syndicated group once); ``length``: their tokens;
     ``counts``: token -> count (insertion ordered, which keeps ties and sums reproducible);
-    ``last_seq``/``last_at``: the newest update's sequence number and time (``None``: untimed);
+    ``last_at``: the newest time it was updated with (``None``: untimed);
     ``members``: the counted mentions (their syndicated copies hang off them).
     """
 
-    __slots__ = ("counts", "last_at", "last_seq", "length", "members", "size")
+    __slots__ = ("counts", "last_at", "length", "members", "size")
 
     def __init__(self) -> None:
         self.size = 0
         self.length = 0
         self.counts: dict[str, int] = {}
-        self.last_seq = 0
         self.last_at: datetime | None = None
         self.members: set[int] = set()
 
-    def touch(self, seq: int, at: datetime | None) -> None:
-        self.last_seq = max(self.last_seq, seq)
+    def touch(self, at: datetime | None) -> None:
         if at is not None and (self.last_at is None or at > self.last_at):
             self.last_at = at
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Pending:
-    """A counted mention waiting for its second look: its sequence number, tokens and time."""
+    """A counted mention waiting for its second look: its sequence number and time (its
+    tokens are the clusterer's ``_tf[mention_id]``)."""
 
     seq: int
     mention_id: int
-    tf: dict[str, int]
     at: datetime | None
 
 

@@ -2,31 +2,49 @@
 
 A one-pass Dirichlet-process mixture of multinomials over headline tokens (MStream-like;
 ``engine.core._cluster_text.tokens``): each mention joins the cluster that maximises
-``log size + log p(tokens | cluster)`` unless a new cluster, with mass ``alpha * mentions seen``
-(or a constant ``new_mass`` for an unbounded stream), scores higher. Three repairs on one pass:
+``log size + log p(tokens | cluster)`` unless a new cluster, with mass ``alpha * live mentions``
+(or a constant ``new_mass``), scores higher. Three repairs on one pass:
 
-- candidates come from an inverted index, rarest tokens first, stopping at a token held by more
-  than ``max_postings`` live clusters (a common word says nothing about the event);
+- candidates come from an inverted index: the clusters sharing a token held by at most
+  ``max_postings`` live clusters (a common word says nothing about the event; it still counts
+  in the score of the clusters found through the rare ones);
 - each mention is taken out and placed again ``recheck_after`` mentions later, when its cluster
   has grown (if the second look would open a new cluster it stays where it was);
 - a cluster reaching 4, 8, ..., 32, then 64, 128, ... mentions merges with the candidate sharing
   its heaviest tokens if the log Bayes factor of one cluster against two exceeds
   ``merge_threshold``.
 
-Clusters not updated within ``window`` of the newest mention time (``window_mentions`` mentions
-for mentions given without a time) are dropped with their mentions, so memory stays flat.
+**Speed.** A cluster's score differs from an empty cluster's only in the tokens they share, so
+each candidate costs its shared postings and two ``lgamma`` calls, read from postings that hold
+the counts; tokens are interned strings.
+
+**Expiry, per mention.** Every mention older than ``window`` before the newest mention time
+(``window_mentions`` counted mentions for mentions given without a time) leaves its cluster:
+its token counts are subtracted, a token leaves the index when no live cluster holds it, and a
+cluster that empties is gone. A long-running cluster so holds only the window's mentions, and
+memory stays flat however long the stream. ``cluster_of`` raises KeyError for an expired
+mention. The new-cluster mass follows the live mentions, so it is bounded too. A syndicated
+group counts once while any of its mentions is live: when its counted mention expires, its
+oldest live copy takes its place.
+
 Syndicated copies passed with the same ``group`` join their first mention's cluster and count
 once. Pure: times and ids are arguments; ``state()``/``from_state`` round-trip exactly.
+
+From scikit-learn: the English stop words (``ENGLISH_STOP_WORDS``) the tokens drop; the rest
+(the folding of ``engine.core._text``, word pairs, the slug and summary words) is ours, because
+a vectoriser refitted per mention would cost the online pass its speed (measured in
+``bench/discovery.py``).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from math import lgamma, log
+from sys import intern
 from typing import Any
 
 from noisecast.engine.core._cluster_model import (
@@ -43,15 +61,19 @@ from noisecast.engine.core._cluster_text import tokens
 __all__ = ["ClusterParams", "ClusterSummary", "OnlineClusterer", "tokens"]
 
 STATE_VERSION = 1
+ONCE_TABLE = 256  # shared_gain(n, 1) is looked up for counts below this
 MERGE_TOP_TERMS = 8  # a cluster looks for merges among clusters sharing its heaviest tokens
 
 
 @dataclass(frozen=True)
 class ClusterParams:
-    """The clusterer's settings (benchmarked defaults; ``bench/discovery.py`` measures them).
+    """The clusterer's settings; the defaults are the production ones (``bench/discovery.py``
+    measures them).
 
-    ``new_mass``: a constant new-cluster mass instead of ``alpha * mentions seen``; set it for
-    a stream without end (the default, ``None``, is the growing mass the quality was tuned with).
+    ``new_mass``: a constant new-cluster mass; the default, ``None``, is ``alpha`` times the
+    mentions live in the window (the mass the quality was tuned with, bounded by the window).
+    ``window``: how long a mention stays (by its time); ``window_mentions``: how many counted
+    mentions an untimed mention stays for.
     """
 
     alpha: float = 0.3
@@ -88,18 +110,21 @@ class OnlineClusterer:
 
     def __init__(self, params: ClusterParams | None = None) -> None:
         self.params = params or ClusterParams()
-        self.seen = 0  # mentions counted by the model (copies not)
+        self.seen = 0  # mentions counted by the model, ever (copies not): their sequence numbers
         self.next_id = 0
         self.latest_at: datetime | None = None
         self._clusters: dict[int, Cluster] = {}
         self._postings: dict[str, dict[int, int]] = {}  # token -> live cluster -> count
         self._assigned: dict[int, int] = {}  # counted mention -> cluster
-        self._copies: dict[int, list[int]] = {}  # counted mention -> its syndicated copies
+        self._tf: dict[int, dict[str, int]] = {}  # counted mention -> its token counts
+        self._copies: dict[int, list[int]] = {}  # counted mention -> its copies (if it has any)
         self._copy_of: dict[int, int] = {}  # copy -> counted mention
         self._groups: dict[str, int] = {}  # syndication key -> counted mention
         self._group_of: dict[int, str] = {}  # counted mention -> its key
         self._pending: deque[Pending] = deque()
-        self._ageing: deque[tuple[int, datetime | None, int]] = deque()  # (seq, at, cluster)
+        self._timed: list[tuple[datetime, int]] = []  # heap: (at, mention), every live timed one
+        self._untimed: deque[tuple[int, int]] = deque()  # (seq, mention), every live untimed one
+        self._once = [shared_gain(n, 1, self.params.beta) for n in range(ONCE_TABLE)]
 
     # --- public ------------------------------------------------------------------------------
 
@@ -117,7 +142,9 @@ class OnlineClusterer:
 
         ``group``: the mention's syndication key; a later mention with a key already seen joins
         that mention's cluster (now and after any move) without counting again. ``at``: the
-        mention's time (aware); it drives ageing, else the count fallback does.
+        mention's time (aware); it drives expiry, else the count fallback does. A mention
+        already older than the window when added is placed and expires at once: the id of the
+        cluster it joined is returned, and ``cluster_of`` raises KeyError for it.
         """
         if mention_id in self._assigned or mention_id in self._copy_of:
             raise ValueError(f"mention {mention_id} is already clustered")
@@ -127,31 +154,33 @@ class OnlineClusterer:
             head = self._groups.get(group)
             if head is not None:
                 self._copy_of[mention_id] = head
-                self._copies[head].append(mention_id)
+                self._copies.setdefault(head, []).append(mention_id)
                 cluster = self._assigned[head]
-                c = self._clusters[cluster]
-                c.touch(self.seen, at)
-                self._ageing.append((c.last_seq, c.last_at, cluster))
+                self._clusters[cluster].touch(at)
+                self._schedule(mention_id, at)
+                self._age()
                 return cluster
         self.seen += 1
-        tf = dict(Counter(tokens(title, url, summary)))
-        cluster = self._place(mention_id, tf, self._best(tf), self.seen, at)
-        self._copies[mention_id] = []
+        tf = dict(Counter(map(intern, tokens(title, url, summary))))
+        self._tf[mention_id] = tf
+        cluster = self._place(mention_id, tf, self._best(tf), at)
         if group is not None:
             self._groups[group] = mention_id
             self._group_of[mention_id] = group
+        self._schedule(mention_id, at)
         size = self._clusters[cluster].size
         if self.params.merge_threshold is not None and merge_due(size):
             cluster = self._try_merge(cluster)
         if self.params.recheck_after:
-            self._pending.append(Pending(self.seen, mention_id, tf, at))
+            self._pending.append(Pending(self.seen, mention_id, at))
             self._recheck(self.seen - self.params.recheck_after)
         self._age()
-        return self._assigned[mention_id]
+        return self._assigned.get(mention_id, cluster)
 
     def cluster_of(self, mention_id: int) -> int:
         """The live cluster holding ``mention_id`` (after moves and merges); KeyError if the
-        mention was never added or its cluster has aged out."""
+        mention was never added or has expired (older than the window, or dropped by
+        ``expire``)."""
         return self._assigned[self._copy_of.get(mention_id, mention_id)]
 
     def flush(self) -> None:
@@ -159,15 +188,15 @@ class OnlineClusterer:
         self._recheck(None)
 
     def expire(self, before: datetime) -> tuple[int, ...]:
-        """Drop the clusters whose newest time is before ``before``; their ids, in order.
-
-        Untimed clusters are left to the count fallback."""
-        old = [
-            cid for cid, c in self._clusters.items() if c.last_at is not None and c.last_at < before
-        ]
-        for cid in old:
-            self._drop(cid)
-        return tuple(old)
+        """Drop every mention whose time is before ``before``; the ids of the clusters that
+        emptied (and are gone), in order. Untimed mentions are left to the count fallback."""
+        dropped = []
+        timed = self._timed
+        while timed and timed[0][0] < before:
+            cid = self._leave(heapq.heappop(timed)[1])
+            if cid is not None:
+                dropped.append(cid)
+        return tuple(dropped)
 
     def clusters(self, min_size: int = 1, top: int = 5) -> list[ClusterSummary]:
         """The live clusters of at least ``min_size`` counted mentions, largest first."""
@@ -192,14 +221,16 @@ class OnlineClusterer:
 
     @property
     def tracked_mentions(self) -> int:
-        """Mentions whose cluster is live (copies included)."""
+        """Live mentions (copies included)."""
         return len(self._assigned) + len(self._copy_of)
 
     # --- assignment --------------------------------------------------------------------------
 
     def _log_new(self) -> float:
         p = self.params
-        return log(p.new_mass if p.new_mass is not None else p.alpha * max(self.seen, 1))
+        if p.new_mass is not None:
+            return log(p.new_mass)
+        return log(p.alpha * (len(self._assigned) + 1))  # the live mentions, and this one
 
     def _best(self, tf: dict[str, int]) -> int | None:
         """The best live cluster for ``tf``, or None when a new cluster scores higher.
@@ -212,8 +243,9 @@ class OnlineClusterer:
         beta, postings = p.beta, self._postings
         vb = max(len(postings), 1) * beta
         length = sum(tf.values())
-        gain: dict[int, float] = {}
+        gain: defaultdict[int, float] = defaultdict(float)
         common: list[tuple[str, int, dict[int, int]]] = []
+        once = self._once
         for token, x in tf.items():
             held = postings.get(token)
             if held is None:
@@ -221,19 +253,17 @@ class OnlineClusterer:
             if len(held) > p.max_postings:
                 common.append((token, x, held))
                 continue
-            if x == 1:  # most tokens: shared_gain inlined
+            if x == 1:  # most tokens, and mostly small counts: shared_gain from a table
                 for cid, n in held.items():
-                    g = log((n + beta) / beta)
-                    gain[cid] = gain[cid] + g if cid in gain else g
+                    gain[cid] += once[n] if n < ONCE_TABLE else shared_gain(n, 1, beta)
             else:
                 for cid, n in held.items():
-                    g = shared_gain(n, x, beta)
-                    gain[cid] = gain[cid] + g if cid in gain else g
+                    gain[cid] += shared_gain(n, x, beta)
         for _, x, held in common:  # a common token counts for the candidates it is in
             for cid in gain:
-                n = held.get(cid)
-                if n is not None:
-                    gain[cid] += shared_gain(n, x, beta)
+                k = held.get(cid)
+                if k is not None:
+                    gain[cid] += shared_gain(k, x, beta)
         best: int | None = None
         best_score = self._log_new() - (lgamma(vb + length) - lgamma(vb))
         clusters = self._clusters
@@ -246,7 +276,7 @@ class OnlineClusterer:
         return best
 
     def _place(
-        self, mention_id: int, tf: dict[str, int], cid: int | None, seq: int, at: datetime | None
+        self, mention_id: int, tf: dict[str, int], cid: int | None, at: datetime | None
     ) -> int:
         if cid is None:
             cid = self.next_id
@@ -270,9 +300,8 @@ class OnlineClusterer:
                 else:
                     held[cid] = x
         c.members.add(mention_id)
-        c.touch(seq, at)
+        c.touch(at)
         self._assigned[mention_id] = cid
-        self._ageing.append((c.last_seq, c.last_at, cid))
         return cid
 
     def _take_out(self, mention_id: int, tf: dict[str, int]) -> int:
@@ -298,15 +327,16 @@ class OnlineClusterer:
     def _recheck(self, upto: int | None) -> None:
         while self._pending and (upto is None or self._pending[0].seq <= upto):
             p = self._pending.popleft()
-            if p.mention_id not in self._assigned:  # its cluster aged out
+            if p.mention_id not in self._assigned:  # expired (or handed its group on)
                 continue
-            was = self._take_out(p.mention_id, p.tf)
-            cid = self._best(p.tf)
+            tf = self._tf[p.mention_id]
+            was = self._take_out(p.mention_id, tf)
+            cid = self._best(tf)
             if cid is None:
                 cid = was  # a second look never opens a new cluster: it stays (or is alone again)
-            self._place(p.mention_id, p.tf, cid, p.seq, p.at)
+            self._place(p.mention_id, tf, cid, p.at)
 
-    # --- merges and ageing -------------------------------------------------------------------
+    # --- merges ------------------------------------------------------------------------------
 
     def _try_merge(self, cid: int) -> int:
         """Merge ``cid`` with its best partner if the evidence is strong; the surviving id."""
@@ -351,8 +381,7 @@ class OnlineClusterer:
         k.members |= g.members
         for m in g.members:
             self._assigned[m] = keep
-        k.touch(max(self.seen, g.last_seq), g.last_at)
-        self._ageing.append((k.last_seq, k.last_at, keep))
+        k.touch(g.last_at)
 
     def _unpost(self, token: str, cid: int) -> None:
         held = self._postings[token]
@@ -360,31 +389,60 @@ class OnlineClusterer:
         if not held:
             del self._postings[token]
 
-    def _stale(self, seq: int, at: datetime | None) -> bool:
+    # --- expiry ------------------------------------------------------------------------------
+
+    def _schedule(self, mention_id: int, at: datetime | None) -> None:
         if at is not None:
-            return self.latest_at is not None and at < self.latest_at - self.params.window
-        return seq <= self.seen - self.params.window_mentions
+            heapq.heappush(self._timed, (at, mention_id))
+        else:
+            self._untimed.append((self.seen, mention_id))
 
     def _age(self) -> None:
-        queue = self._ageing
-        while queue and self._stale(queue[0][0], queue[0][1]):
-            _, _, cid = queue.popleft()
-            c = self._clusters.get(cid)
-            if c is not None and self._stale(c.last_seq, c.last_at):
-                self._drop(cid)
+        """Expire the mentions older than the window (by time, or by count when untimed)."""
+        timed = self._timed
+        if timed and self.latest_at is not None:
+            cutoff = self.latest_at - self.params.window
+            while timed and timed[0][0] < cutoff:
+                self._leave(heapq.heappop(timed)[1])
+        untimed, last = self._untimed, self.seen - self.params.window_mentions
+        while untimed and untimed[0][0] <= last:
+            self._leave(untimed.popleft()[1])
 
-    def _drop(self, cid: int) -> None:
-        """Forget a cluster: its index entries, its mentions and their copies and groups."""
-        c = self._clusters.pop(cid)
-        for token in c.counts:
-            self._unpost(token, cid)
-        for m in c.members:
-            del self._assigned[m]
-            for copy in self._copies.pop(m, ()):
-                del self._copy_of[copy]
-            key = self._group_of.pop(m, None)
+    def _leave(self, mention_id: int) -> int | None:
+        """One mention expires. A copy just goes; a counted mention with copies hands its place
+        (tokens, group) to its oldest copy; else its tokens leave its cluster. The id of the
+        cluster if that emptied it, else None."""
+        head = self._copy_of.pop(mention_id, None)
+        if head is not None:
+            siblings = self._copies[head]
+            siblings.remove(mention_id)
+            if not siblings:
+                del self._copies[head]
+            return None
+        tf = self._tf.pop(mention_id)
+        key = self._group_of.pop(mention_id, None)
+        copies = self._copies.pop(mention_id, [])
+        if copies:
+            new = copies.pop(0)
+            del self._copy_of[new]
+            if copies:
+                self._copies[new] = copies
+                for copy in copies:
+                    self._copy_of[copy] = new
+            cid = self._assigned.pop(mention_id)
+            self._assigned[new] = cid
+            self._tf[new] = tf
+            members = self._clusters[cid].members
+            members.discard(mention_id)
+            members.add(new)
             if key is not None:
-                del self._groups[key]
+                self._groups[key] = new
+                self._group_of[new] = key
+            return None
+        if key is not None:
+            del self._groups[key]
+        cid = self._take_out(mention_id, tf)
+        return None if cid in self._clusters else cid
 
     # --- state -------------------------------------------------------------------------------
 
