@@ -22,6 +22,8 @@ quality measured with the real matcher.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,21 +33,26 @@ from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from noisecast.engine.core._text import Doc
-from noisecast.engine.core.match import check_query
+from noisecast.engine.core.match import Query, check_query
 
 __all__ = [
+    "Corpus",
     "QueryQuality",
     "QuerySuggestion",
+    "count_matches",
     "doc_terms",
     "quality_of",
+    "suggest_for",
     "suggest_query",
     "term_text",
 ]
 
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | {"and", "or", "not"}
+_POSSESSIVE = re.compile(r"(?<=\w) s\b")
 MAX_PHRASE = 3  # words in a phrase term
 POOL = 80  # candidates kept per ranking
 MIN_GAIN = 0.005  # F1 a step must add
+TIE = 0.01  # F1 within which a longer phrase is preferred
 MIN_SUPPORT = 0.03  # a term must bring in this share of the cluster (and 2 mentions at least)
 
 BoolArray = npt.NDArray[np.bool_]
@@ -102,13 +109,16 @@ def doc_terms(title: str, summary: str | None = "") -> list[str]:
 'ceo mark karpeles', 'mark', 'mark karpeles', 'mark karpeles speaks', 'karpeles', \
 'karpeles speaks', 'speaks']
     """
-    doc = Doc(title, summary or "", _no_stems)
-    return list(dict.fromkeys(_ngrams(doc.title) + _ngrams(doc.summary)))
+    return list(Corpus.of([(title, summary)]).terms[0])
 
 
 def term_text(term: str) -> str:
-    """A term as written in a query: a word bare, a phrase in quotes."""
-    return f'"{term}"' if " " in term else term
+    """A term as written in a query: a word bare, a phrase in quotes, a lone ``s`` after a
+    word written as the possessive it was (``"mcdonald s"`` is ``"mcdonald's"``: the same
+    tokens)."""
+    if " " not in term:
+        return term
+    return '"' + _POSSESSIVE.sub("'s", term) + '"'
 
 
 def query_text(clauses: Sequence[Sequence[str]]) -> str:
@@ -120,34 +130,88 @@ def query_text(clauses: Sequence[Sequence[str]]) -> str:
     return " ".join(parts)
 
 
-def quality_of(
-    query: str, cluster_docs: Sequence[tuple[str, str]], background_docs: Sequence[tuple[str, str]]
-) -> QueryQuality:
+@dataclass(frozen=True)
+class Corpus:
+    """Mentions as (title, summary), each with its candidate terms and its set of words,
+    computed once: a background shared by many clusters is tokenized once."""
+
+    docs: tuple[tuple[str, str], ...]
+    terms: tuple[tuple[str, ...], ...]
+    words: tuple[frozenset[str], ...]
+
+    @classmethod
+    def of(cls, docs: Sequence[tuple[str, str | None]]) -> Corpus:
+        pairs = tuple((t, s or "") for t, s in docs)
+        parsed = [Doc(t, s, _no_stems) for t, s in pairs]
+        return cls(
+            pairs,
+            tuple(tuple(dict.fromkeys(_ngrams(d.title) + _ngrams(d.summary))) for d in parsed),
+            tuple(frozenset(d.words) for d in parsed),
+        )
+
+    def without(self, remove: Sequence[tuple[str, str]]) -> Corpus:
+        """This corpus less one copy of each of ``remove`` (by title and summary)."""
+        left = Counter(remove)
+        keep = []
+        for i, doc in enumerate(self.docs):
+            if left[doc] > 0:
+                left[doc] -= 1
+            else:
+                keep.append(i)
+        if len(keep) == len(self.docs):
+            return self
+        return Corpus(
+            tuple(self.docs[i] for i in keep),
+            tuple(self.terms[i] for i in keep),
+            tuple(self.words[i] for i in keep),
+        )
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+
+def count_matches(query: Query, corpus: Corpus) -> int:
+    """How many of the corpus's mentions the real matcher says ``query`` matches. Only the
+    mentions holding one of the query's anchor words are evaluated, as in StoryMatcher."""
+    anchors = query.anchors
+    prefilter = anchors is not None and not any(a.endswith("*") for a in anchors)
+    return sum(
+        query.matches(*doc)
+        for doc, words in zip(corpus.docs, corpus.words, strict=True)
+        if not prefilter or not words.isdisjoint(anchors or ())
+    )
+
+
+def quality_of(query: str, cluster: Corpus, background: Corpus) -> QueryQuality:
     """Measure ``query`` with the real matcher (``check_query``'s compiled query)."""
     compiled = check_query(query)
-    hits = sum(compiled.matches(t, s or "") for t, s in cluster_docs)
-    others = sum(compiled.matches(t, s or "") for t, s in background_docs)
+    hits = count_matches(compiled, cluster)
+    others = count_matches(compiled, background)
     return QueryQuality(
         precision=hits / (hits + others) if hits + others else 0.0,
-        recall=hits / len(cluster_docs) if cluster_docs else 0.0,
+        recall=hits / len(cluster) if len(cluster) else 0.0,
         recent_matches=others,
         cluster_matches=hits,
     )
 
 
 def term_matrix(
-    cluster_docs: Sequence[tuple[str, str]], background_docs: Sequence[tuple[str, str]]
+    cluster: Corpus, background: Corpus
 ) -> tuple[list[str], sparse.csc_matrix, sparse.csc_matrix]:
     """The cluster's terms (vocabulary fitted on the cluster), and binary (doc x term) matrices
     for the cluster and the background."""
-    vectorizer = CountVectorizer(analyzer=lambda d: doc_terms(*d), binary=True, dtype=np.int64)
-    in_cluster = vectorizer.fit_transform(list(cluster_docs)).tocsc()
+    vectorizer = CountVectorizer(analyzer=_identity, binary=True, dtype=np.int64)
+    in_cluster = vectorizer.fit_transform(cluster.terms).tocsc()
     vocabulary = list(vectorizer.get_feature_names_out())
-    if background_docs:
-        in_background = vectorizer.transform(list(background_docs)).tocsc()
+    if len(background):
+        in_background = vectorizer.transform(background.terms).tocsc()
     else:
         in_background = sparse.csc_matrix((0, len(vocabulary)), dtype=np.int64)
     return vocabulary, in_cluster, in_background
+
+
+def _identity(terms: tuple[str, ...]) -> tuple[str, ...]:
+    return terms
 
 
 def _candidates(cdf: IntArray, bdf: IntArray, n_cluster: int, n_background: int) -> IntArray:
@@ -171,14 +235,17 @@ def _f1(
     return np.where(tp > 0, 2 * tp / (n + tp + fp), 0.0)
 
 
-def greedy_clauses(cluster: BoolArray, background: BoolArray, max_terms: int) -> list[list[int]]:
+def greedy_clauses(
+    cluster: BoolArray, background: BoolArray, max_terms: int, words: Sequence[int]
+) -> list[list[int]]:
     """Grow an AND of OR-clauses over the columns of two boolean (doc x term) matrices to
     maximise F1 (see the module docstring); returns clauses of column indices."""
     n = cluster.shape[0]
     support = min(n, max(2, int(np.ceil(MIN_SUPPORT * n))))
-    clauses = _greedy(cluster, background, max_terms, support)
+    lengths = np.asarray(words, dtype=np.float64)
+    clauses = _greedy(cluster, background, max_terms, support, lengths)
     if not clauses:  # no term is common enough: the best rare one, at any gain
-        clauses = _greedy(cluster, background, max_terms, 1, first_gain=-1.0)
+        clauses = _greedy(cluster, background, max_terms, 1, lengths, first_gain=-1.0)
     return clauses
 
 
@@ -187,6 +254,7 @@ def _greedy(
     background: BoolArray,
     max_terms: int,
     support: int,
+    words: npt.NDArray[np.float64],
     first_gain: float = 0.0,
 ) -> list[list[int]]:
     n = cluster.shape[0]
@@ -220,16 +288,16 @@ def _greedy(
             tp_i = all_c.sum() + new_c
             fp_i = all_b.sum() + open_b @ bg
             moves.append((np.where(new_c >= support, _f1(tp_i, fp_i, n), -1.0), i))
-        choice: tuple[float, int, int] | None = None
-        for scores, clause in moves:
-            scores = scores.copy()
-            if used:
-                scores[list(used)] = -1.0
-            term = int(np.argmax(scores))  # first best: the lowest index on ties
-            if choice is None or scores[term] > choice[0]:
-                choice = (float(scores[term]), clause, term)
-        assert choice is not None
-        score, clause, term = choice
+        grid = np.stack([scores for scores, _ in moves])  # (move, term)
+        if used:
+            grid[:, list(used)] = -1.0
+        top = float(grid.max())
+        # Within TIE of the best, the term of most words (a phrase says more than its word
+        # and keeps its precision on mentions not seen yet); then the best F1, first found.
+        near = grid >= max(top - TIE, min(top, best + MIN_GAIN))
+        rank = np.where(near, words[None, :] * 10.0 + grid, -np.inf)
+        move, column = (int(i) for i in np.unravel_index(int(np.argmax(rank)), rank.shape))
+        score, clause, term = float(grid[move, column]), moves[move][1], column
         if score < best + MIN_GAIN or score < 0:
             break
         best = score
@@ -254,30 +322,34 @@ def suggest_query(
     """A query for the cluster's mentions that leaves out the background's; the module
     docstring gives the rules. Docs are (title, summary); ValueError when the cluster has no
     usable term (no letters or digits outside stop words)."""
+    return suggest_for(Corpus.of(cluster_docs), Corpus.of(background_docs), max_terms=max_terms)
+
+
+def suggest_for(cluster: Corpus, background: Corpus, *, max_terms: int = 4) -> QuerySuggestion:
+    """:func:`suggest_query` on corpora tokenized already."""
     if max_terms < 1:
         raise ValueError(f"max_terms: expected at least 1, got {max_terms}")
-    cluster_docs = [(t, s or "") for t, s in cluster_docs]
-    background_docs = [(t, s or "") for t, s in background_docs]
-    if not cluster_docs:
+    if not len(cluster):
         raise ValueError("suggest_query: the cluster has no mentions")
     try:
-        vocabulary, in_cluster, in_background = term_matrix(cluster_docs, background_docs)
+        vocabulary, in_cluster, in_background = term_matrix(cluster, background)
     except ValueError as e:  # an empty vocabulary
         raise ValueError(
             "suggest_query: the cluster's headlines have no term a query could use "
-            f"(only stop words or punctuation): {cluster_docs[0][0]!r}"
+            f"(only stop words or punctuation): {cluster.docs[0][0]!r}"
         ) from e
     cdf = np.asarray(in_cluster.sum(axis=0)).ravel()
     bdf = np.asarray(in_background.sum(axis=0)).ravel()
-    picks = _candidates(cdf, bdf, len(cluster_docs), len(background_docs))
-    cluster = in_cluster[:, picks].toarray().astype(bool)
-    background = in_background[:, picks].toarray().astype(bool)
-    clauses = greedy_clauses(cluster, background, max_terms)
+    picks = _candidates(cdf, bdf, len(cluster), len(background))
+    in_c = in_cluster[:, picks].toarray().astype(bool)
+    in_b = in_background[:, picks].toarray().astype(bool)
+    lengths = [vocabulary[i].count(" ") + 1 for i in picks]
+    clauses = greedy_clauses(in_c, in_b, max_terms, lengths)
     named = [[vocabulary[picks[i]] for i in clause] for clause in clauses]
     order = [vocabulary[picks[i]] for clause in clauses for i in clause]
     query = query_text(named)
     return QuerySuggestion(
         query=query,
-        quality=quality_of(query, cluster_docs, background_docs),
+        quality=quality_of(query, cluster, background),
         terms=tuple(term_text(t) for t in order),
     )

@@ -42,9 +42,11 @@ import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from noisecast.engine.core._emerging_query import (
+    Corpus,
     QueryQuality,
     QuerySuggestion,
     doc_terms,
+    suggest_for,
     suggest_query,
     term_text,
 )
@@ -269,22 +271,6 @@ def _headlines(central: Sequence[MemberRow], limit: int) -> tuple[Headline, ...]
 # --- proposals ------------------------------------------------------------------------------
 
 
-def _subtract(
-    docs: Sequence[tuple[str, str]], remove: Sequence[MemberRow]
-) -> list[tuple[str, str]]:
-    """``docs`` less one copy of each removed row's (title, summary): the background outside
-    a cluster, whether or not the caller's background held the cluster's own mentions."""
-    left = Counter((r.title, r.summary or "") for r in remove)
-    out = []
-    for title, summary in docs:
-        key = (title, summary or "")
-        if left[key] > 0:
-            left[key] -= 1
-        else:
-            out.append(key)
-    return out
-
-
 def propose(
     members: Sequence[MemberRow],
     background_docs: Sequence[tuple[str, str]],
@@ -325,14 +311,18 @@ def propose(
         params,
     )
     now = scores[scores[AS_OF] == end - HOUR].set_index(STORY)
+    by_story = {str(k): v for k, v in scores.groupby(STORY, observed=True, sort=False)}
     loud = [
         c
         for c in eligible
         if cluster_story(c) in now.index and now.at[cluster_story(c), SCORE] >= params.min_score
     ]
     loud.sort(key=lambda c: (-now.at[cluster_story(c), SCORE], -len(eligible[c]), c))
+    background = Corpus.of(background_docs) if loud else Corpus((), (), ())
     return [
-        _proposal(c, eligible[c], by_cluster[c], background_docs, scores, now, params)
+        _proposal(
+            c, eligible[c], by_cluster[c], background, by_story[cluster_story(c)], now, params
+        )
         for c in loud[: params.max_proposals]
     ]
 
@@ -363,17 +353,19 @@ def _proposal(
     cluster: int,
     counted: list[tuple[MemberRow, list[MemberRow]]],
     rows: list[MemberRow],
-    background_docs: Sequence[tuple[str, str]],
-    scores: pd.DataFrame,
+    background: Corpus,
+    own: pd.DataFrame,
     now: pd.DataFrame,
     params: EmergingParams,
 ) -> Proposal:
     name = cluster_story(cluster)
     heads = [first for first, _ in counted]
     central = _central_order(heads)
-    docs = [(r.title, r.summary or "") for r in heads]
-    suggestion = suggest_query(docs, _subtract(background_docs, rows), max_terms=params.query_terms)
-    own = scores[scores[STORY] == name].sort_values(AS_OF)
+    outside = background.without([(r.title, r.summary or "") for r in rows])
+    suggestion = suggest_for(
+        Corpus.of([(r.title, r.summary) for r in heads]), outside, max_terms=params.query_terms
+    )
+    own = own.sort_values(AS_OF)
     first_seen = min(r.published_at for r in rows)
     start = pd.Timestamp(first_seen).tz_convert("UTC").floor("h")
     history = tuple(
@@ -414,7 +406,10 @@ def suggest_terms(
     them (or the only one) and at most a quarter as many background mentions the query does not
     already match. Chosen greedily by the unmatched mentions they newly cover (less twice what
     they add elsewhere), so the second term covers what the first missed. A counted mention is
-    matched when any row of its group is matched to ``story`` or the query matches it."""
+    matched when any row of its group is matched to ``story`` or the query matches it. Once
+    the unmatched mentions are covered, the remaining places go to alternatives that add none
+    elsewhere and share no word with a term already chosen (``mtgox`` beside ``bitcoin``): each
+    suggestion is an option the editor may take alone."""
     compiled = parse_query(query)
     counted = _counted(members_of_cluster)
     unmatched = [
@@ -424,14 +419,16 @@ def suggest_terms(
     ]
     if not unmatched or max_terms < 1:
         return []
-    outside = [
-        d for d in _subtract(background_docs, members_of_cluster) if not compiled.matches(*d)
-    ]
+    background = Corpus.of(background_docs).without(
+        [(r.title, r.summary or "") for r in members_of_cluster]
+    )
     terms_of = [set(doc_terms(r.title, r.summary)) for r in unmatched]
     elsewhere: Counter[str] = Counter()
     candidates = set().union(*terms_of)
-    for title, summary in outside:
-        elsewhere.update(candidates.intersection(doc_terms(title, summary)))
+    for doc, terms in zip(background.docs, background.terms, strict=True):
+        found = candidates.intersection(terms)
+        if found and not compiled.matches(*doc):
+            elsewhere.update(found)
     support = 1 if len(unmatched) == 1 else 2
     covers = {t: {i for i, ts in enumerate(terms_of) if t in ts} for t in candidates}
     usable = {
@@ -441,15 +438,25 @@ def suggest_terms(
     }
     chosen: list[str] = []
     covered: set[int] = set()
+    words: set[str] = set()
     while len(chosen) < max_terms and usable:
         term = min(
             usable,
-            key=lambda t: (-(len(usable[t] - covered) - 2 * elsewhere[t]), elsewhere[t], len(t), t),
+            key=lambda t: (
+                -(len(usable[t] - covered) - 2 * elsewhere[t]),
+                0 if usable[t] - covered else t.count(" "),  # alternatives: words first
+                -(len(usable[t]) - 2 * elsewhere[t]),
+                elsewhere[t],
+                len(t),
+                t,
+            ),
         )
-        if not usable[term] - covered:
-            break
+        docs = usable.pop(term)
+        if not docs - covered and (elsewhere[term] or words.intersection(term.split())):
+            continue  # adds nothing new: only a clean alternative on other words is offered
         chosen.append(term)
-        covered |= usable.pop(term)
+        covered |= docs
+        words.update(term.split())
     return [
         TermSuggestion(
             story=story,
