@@ -28,6 +28,7 @@ from noisecast.engine.cli._common import (
 )
 from noisecast.engine.cli.alerts import alerts
 from noisecast.engine.cli.catalog import sources, stories
+from noisecast.engine.cli.emerging import emerging
 from noisecast.engine.cli.offline import backtest, demo
 from noisecast.engine.cli.run import run_command
 from noisecast.engine.cli.web import editors, export, serve
@@ -431,7 +432,18 @@ def _add_common_options(group: click.Group) -> None:
             )
 
 
-for _command in (sources, stories, backtest, demo, run_command, serve, editors, export, alerts):
+for _command in (
+    sources,
+    stories,
+    backtest,
+    demo,
+    run_command,
+    serve,
+    editors,
+    export,
+    alerts,
+    emerging,
+):
     cli.add_command(_command)
 
 _add_common_options(cli)

@@ -6,6 +6,7 @@ Timeline (approved entries only)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,7 +15,8 @@ from fastapi.responses import JSONResponse, Response
 from noisecast.engine.config import Settings
 from noisecast.engine.core.review import published_story
 from noisecast.engine.store import Store
-from noisecast.engine.web.pages import cached, store_of
+from noisecast.engine.web.pages import LoginRequired, cached, store_of
+from noisecast.engine.web.views import current_editor
 
 router = APIRouter(prefix="/api")
 
@@ -57,3 +59,31 @@ def story(request: Request, slug: str) -> Response:
             headers={"Cache-Control": f"public, max-age={settings.public.cache_seconds}"},
         )
     return _json(request, found[0])
+
+
+@router.get("/emerging")
+def emerging(request: Request) -> Response:
+    """Stories getting loud that nobody tracks yet (issue 14), loudest first, as
+    ``Store.list_proposals`` gives them: for logged-in editors only (401 otherwise), never
+    cached."""
+    try:
+        current_editor(request)
+    except LoginRequired:
+        return JSONResponse(
+            {"detail": "log in to the review app first: emerging stories are for editors"},
+            status_code=401,
+            headers={"Cache-Control": "no-store"},
+        )
+    rows = [_plain(r) for r in store_of(request).list_proposals()]
+    return JSONResponse(rows, headers={"Cache-Control": "private, no-store"})
+
+
+def _plain(value: Any) -> Any:
+    """Datetimes as ISO 8601 text, the rest as it is (JSON columns are already plain)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
