@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,10 +90,12 @@ def serve(
     ready_path: str = "/login",
     port: int | None = None,
     env: Mapping[str, str] | None = None,
+    options: Sequence[str] = (),
 ) -> Iterator[str]:
-    """``noisecast serve`` over ``database_url`` on 127.0.0.1 (a random session secret, the
-    repository's config.toml unless ``config``), yielding its base URL once ``ready_path``
-    answers 200; stopped on exit. Its output goes to ``log_dir/serve.log``, shown if it dies."""
+    """``noisecast [options] serve`` over ``database_url`` on 127.0.0.1 (a random session
+    secret, the repository's config.toml unless ``config``; ``options`` such as ``--now``),
+    yielding its base URL once ``ready_path`` answers 200; stopped on exit. Its output goes to
+    ``log_dir/serve.log``, shown if it dies."""
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     environment = {
@@ -108,6 +110,7 @@ def serve(
             sys.executable,
             "-m",
             "noisecast.engine",
+            *options,
             "serve",
             "--database",
             database_url,

@@ -41,7 +41,7 @@ from noisecast.engine.config import Settings
 from noisecast.engine.core.review import ReviewConflict
 from noisecast.engine.errors import ConfigError, StorageError
 from noisecast.engine.store import Store
-from noisecast.engine.web import alerts_view, api, public, views
+from noisecast.engine.web import alerts_view, api, emerging_view, public, views
 from noisecast.engine.web.limits import LoginGuard, LoginLimits
 from noisecast.engine.web.pages import (
     HERE,
@@ -116,6 +116,7 @@ def create_app(
     app.include_router(views.router)
     app.include_router(api.router)
     app.include_router(alerts_view.router)
+    app.include_router(emerging_view.router)
     app.state.templates.env.globals["failing_destinations"] = alerts_view.failing_count
 
     @app.exception_handler(LoginRequired)

@@ -28,6 +28,7 @@ from noisecast.engine.core.score import LEVELS
 from noisecast.engine.core.timeline import check_entry
 from noisecast.engine.errors import NoisecastError
 from noisecast.engine.web.accounts import new_session_token, token_hash, verify_password
+from noisecast.engine.web.emerging_shape import term_rows
 from noisecast.engine.web.limits import HashingBusy, LoginGuard, TooManyAttempts
 from noisecast.engine.web.pages import (
     SESSION_SECONDS,
@@ -188,6 +189,7 @@ def story(request: Request, slug: str, editor: Editor) -> Response:
         view=story_view(data),
         timeline=entry_rows(store.timeline_entries(story_id)),
         timeline_events=event_rows(store.timeline_history(story_id)),
+        query_terms=term_rows(store.query_suggestions(story_id)),
         now=request.app.state.now(),
     )
 
