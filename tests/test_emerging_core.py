@@ -477,3 +477,18 @@ def test_suggest_terms_on_the_real_mt_gox_story(shared_data: Path) -> None:
         widened = check_query(f'("mt gox") OR {t.term}')
         assert t.adds_elsewhere == 0 == sum(widened.matches(d) for d, _ in background)
         assert t.adds >= 2 and t.samples
+
+
+def test_a_corpus_made_once_gives_the_same_answers_as_plain_docs() -> None:
+    members = [row(i, 5, t, NOW, stories=("mt-gox",)) for i, t in enumerate(GOX_MATCHED)] + [
+        row(100 + i, 5, t, NOW) for i, t in enumerate(GOX_MISSED)
+    ]
+    docs = [(t, "") for t in GOX_BACKGROUND + GOX_MISSED]
+    corpus = Corpus.of(docs)
+    assert Corpus.of(corpus) is corpus and list(corpus) == docs and corpus[0] == docs[0]
+    assert suggest_terms("mt-gox", '"mt gox"', members, corpus) == suggest_terms(
+        "mt-gox", '"mt gox"', members, docs
+    )
+    assert run(dam_cluster(), background=Corpus.of([(t, "") for t in BACKGROUND])) == run(
+        dam_cluster()
+    )

@@ -26,6 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -131,9 +132,11 @@ def query_text(clauses: Sequence[Sequence[str]]) -> str:
 
 
 @dataclass(frozen=True)
-class Corpus:
+class Corpus(Sequence[tuple[str, str]]):
     """Mentions as (title, summary), each with its candidate terms and its set of words,
-    computed once: a background shared by many clusters is tokenized once."""
+    computed once: a background shared by many clusters is tokenized once. A sequence of its
+    (title, summary) pairs, so it may be passed wherever background docs are: the functions
+    taking docs use it as it is instead of tokenizing them again."""
 
     docs: tuple[tuple[str, str], ...]
     terms: tuple[tuple[str, ...], ...]
@@ -141,6 +144,9 @@ class Corpus:
 
     @classmethod
     def of(cls, docs: Sequence[tuple[str, str | None]]) -> Corpus:
+        """The corpus of ``docs`` (``docs`` itself when it is one)."""
+        if isinstance(docs, Corpus):
+            return docs
         pairs = tuple((t, s or "") for t, s in docs)
         parsed = [Doc(t, s, _no_stems) for t, s in pairs]
         return cls(
@@ -168,6 +174,15 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.docs)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, str]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[tuple[str, str], ...]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[str, str] | tuple[tuple[str, str], ...]:
+        return self.docs[index]
 
 
 def count_matches(query: Query, corpus: Corpus) -> int:

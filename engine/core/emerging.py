@@ -69,6 +69,7 @@ from noisecast.engine.schema import (
 )
 
 __all__ = [
+    "Corpus",
     "EmergingParams",
     "Headline",
     "MemberRow",
@@ -284,8 +285,9 @@ def propose(
     hour); the module docstring gives the rules. ``members``: every live cluster's rows (only
     those before the end of ``hour`` count). ``background_docs``: recent mentions as
     (title, summary), against which queries are measured (each cluster's own mentions are
-    taken out of it first). ``tracked_hourly`` and ``health``: the frames the stories' scores
-    use, for the reference pool."""
+    taken out of it first; pass a :class:`Corpus` to tokenize it once for several calls).
+    ``tracked_hourly`` and ``health``: the frames the stories' scores use, for the reference
+    pool."""
     end = pd.Timestamp(hour).tz_convert("UTC").floor("h") + HOUR
     by_cluster: dict[int, list[MemberRow]] = {}
     for row in members:
@@ -409,7 +411,8 @@ def suggest_terms(
     matched when any row of its group is matched to ``story`` or the query matches it. Once
     the unmatched mentions are covered, the remaining places go to alternatives that add none
     elsewhere and share no word with a term already chosen (``mtgox`` beside ``bitcoin``): each
-    suggestion is an option the editor may take alone."""
+    suggestion is an option the editor may take alone. ``background_docs``: as in
+    :func:`propose` (a :class:`Corpus` made once serves every cluster of the hour)."""
     compiled = parse_query(query)
     counted = _counted(members_of_cluster)
     unmatched = [
