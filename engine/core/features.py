@@ -42,10 +42,12 @@ __all__ = [
     "BASE_FEATURES",
     "RATE",
     "RISING",
+    "SCALE_FREE_FEATURES",
     "TARGET",
     "TOTAL",
     "build_features",
     "feature_columns",
+    "scale_free_features",
     "validate_series",
 ]
 
@@ -80,6 +82,33 @@ BASE_FEATURES = (
     "since_last_positive",  # hours since the last hour with attention > 0
     "hour_of_day",  # of the origin (UTC)
 )
+# The features that do not change when a series' counts are multiplied by a constant: hours,
+# shares, and log-ratios to the series' own level (``r_*``: a log1p minus ``log_rate`` or
+# ``log_total``, so exact only for counts well above 1). No level, and no hour of day (a
+# public data set's clock is not a newsroom's). The prior model of noisecast.engine.core.prior
+# is fitted on these, so that a newsroom's mention counts can use what Facebook shares taught.
+SCALE_FREE_FEATURES = (
+    "age",
+    "observed_hours",
+    "observed_share",
+    "since_peak",
+    "since_last_observed",
+    "since_first_observed",
+    "since_last_positive",
+    "positive_share",
+    "recent_share",
+    "velocity",
+    "trend",
+    "r_lag1",  # lag1 - log_rate, likewise lag2, lag3 and the 3/6/12-hour means
+    "r_lag2",
+    "r_lag3",
+    "r_mean3",
+    "r_mean6",
+    "r_mean12",
+    "r_peak",  # log_peak - log_total
+    "r_first",  # log_first - log_total
+    "r_rate",  # log_rate - log_total
+)
 _MAX_CELLS = 4_000_000  # series x hours per block, to bound memory for long-lived series
 
 
@@ -87,6 +116,24 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
     """The model's input columns of a :func:`build_features` table (covariates if present)."""
     extra = [c for c in frame.columns if c.startswith("cov_")]
     return [*BASE_FEATURES, *extra]
+
+
+def scale_free_features(table: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`SCALE_FREE_FEATURES` of a :func:`build_features` table (same index)."""
+    rate, total = table["log_rate"], table["log_total"]
+    ratios = {
+        "r_lag1": table["lag1"] - rate,
+        "r_lag2": table["lag2"] - rate,
+        "r_lag3": table["lag3"] - rate,
+        "r_mean3": table["log_mean3"] - rate,
+        "r_mean6": table["log_mean6"] - rate,
+        "r_mean12": table["log_mean12"] - rate,
+        "r_peak": table["log_peak"] - total,
+        "r_first": table["log_first"] - total,
+        "r_rate": rate - total,
+    }
+    kept = {c: table[c] for c in SCALE_FREE_FEATURES if c not in ratios}
+    return pd.DataFrame({**kept, **ratios}, index=table.index)[list(SCALE_FREE_FEATURES)]
 
 
 def validate_series(series: pd.DataFrame, what: str = "series frame") -> pd.DataFrame:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
+from noisecast.engine.core._intervals import AGE_BUCKETS, CAP, bucket, interval_shifts
 from noisecast.engine.core.baselines import BaseRate, SzaboHuberman, persistence
 from noisecast.engine.core.features import RISING, TARGET, build_features, feature_columns
 from noisecast.engine.errors import ForecastError
@@ -66,6 +67,7 @@ __all__ = [
     "AGE_BUCKETS",
     "MODEL_VERSION",
     "BaseRate",
+    "BlendedForecaster",
     "ColdStartForecaster",
     "NoisecastForecaster",
     "SzaboHuberman",
@@ -74,8 +76,7 @@ __all__ = [
 ]
 
 Array = npt.NDArray[np.float64]
-MODEL_VERSION = "1"  # bump when features or method change: old files then refuse to load
-AGE_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 36, 48, 72, 96, 144)  # lower edges, hours
+MODEL_VERSION = "2"  # bump when features or method change: old files then refuse to load
 _NO_HISTORY = "no hour of this series observed before the origin; the forecast rests on its age"
 
 
@@ -102,9 +103,28 @@ class _Forecaster:
         """Version, training window, sample counts, parameters, library versions."""
         return dict(self.metadata_)
 
+    def _log_frame(
+        self, table: pd.DataFrame, lower: Array, mid: Array, upper: Array, p_rising: Array
+    ) -> pd.DataFrame:
+        """The output frame from log1p-scale bounds: ``p10 = floor(expm1(lower))``, ``p50 =
+        expm1(mid)``, ``p90 = ceil(expm1(upper))``, then put in order by :meth:`_frame`.
+
+        The bounds are not sorted on the log scale: the conformal shifts are measured on the
+        rounded counts, so a lower bound may sit above the median and still floor to a count
+        below it (a bound of 0.6 shows as p10 = 0)."""
+        return self._frame(
+            table,
+            np.floor(np.expm1(lower) + 1e-9),
+            np.expm1(np.maximum(mid, 0.0)),
+            np.ceil(np.expm1(upper) - 1e-9),
+            p_rising,
+        )
+
     def _frame(
         self, table: pd.DataFrame, p10: Array, p50: Array, p90: Array, p_rising: Array
     ) -> pd.DataFrame:
+        # In order: p10 <= p50 <= p90 (a quantile booster on the wrong side of the median
+        # gives a one-sided interval, never a crossed one).
         p50 = np.maximum(p50, 0.0)
         p10 = np.minimum(np.maximum(p10, 0.0), np.floor(p50))
         p90 = np.maximum(p90, np.ceil(p50))
@@ -187,7 +207,14 @@ class ColdStartForecaster(_Forecaster):
 
 
 class NoisecastForecaster(_Forecaster):
-    """The global model: see the module docstring. scikit-learn style: ``fit`` returns self."""
+    """The global model: see the module docstring. scikit-learn style: ``fit`` returns self.
+
+    ``interval_folds`` >= 2 calibrates the interval across that many time-ordered blocks of
+    training series (cross-conformal: each block's bounds come from boosters fitted on the
+    others, so every series calibrates and the newest block weighs in); 0 or 1 keeps the split
+    of ``calibration_share``. ``mondrian`` (default) calibrates on outcomes >= 1 with the cap
+    of :mod:`noisecast.engine.core._intervals`; ``False`` is plain CQR on all outcomes.
+    """
 
     name = "noisecast"
 
@@ -202,6 +229,9 @@ class NoisecastForecaster(_Forecaster):
         random_state: int = 0,
         rising_folds: int = 5,
         n_threads: int | None = 1,
+        interval_folds: int = 0,
+        mondrian: bool = True,
+        cap: float = CAP,
     ) -> None:
         if not 0 < coverage < 1 or not 0 < calibration_share < 1:
             raise ForecastError("coverage and calibration_share must be between 0 and 1")
@@ -214,6 +244,28 @@ class NoisecastForecaster(_Forecaster):
         self.random_state = random_state
         self.rising_folds = rising_folds
         self.n_threads = n_threads
+        self.interval_folds = interval_folds
+        self.mondrian = mondrian
+        self.cap = cap
+
+    # --- what a subclass may change: the design matrix and the anchor of the target --------
+
+    def _design(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Every candidate feature of ``table`` (fitting keeps those with a value)."""
+        return table[feature_columns(table)]
+
+    def _anchor(self, table: pd.DataFrame) -> Array:
+        """The log1p level the boosters predict from (0: they predict log1p itself)."""
+        return np.zeros(len(table))
+
+    def _x(self, table: pd.DataFrame) -> pd.DataFrame:
+        return self._design(table)[self.columns_]
+
+    def _y(self, table: pd.DataFrame) -> Array:
+        return np.log1p(table[TARGET].to_numpy(float)) - self._anchor(table)
+
+    def _ages(self, table: pd.DataFrame) -> npt.NDArray[np.int64]:
+        return table[ORIGIN].to_numpy(np.int64)
 
     def _booster(self, **loss: Any) -> HistGradientBoostingRegressor:
         return HistGradientBoostingRegressor(
@@ -224,10 +276,10 @@ class NoisecastForecaster(_Forecaster):
             **loss,
         )
 
-    def fit(self, series: pd.DataFrame) -> NoisecastForecaster:
+    def fit(self, series: pd.DataFrame) -> Self:
         return self.fit_table(build_features(series, self.horizon))
 
-    def fit_table(self, table: pd.DataFrame) -> NoisecastForecaster:
+    def fit_table(self, table: pd.DataFrame) -> Self:
         """Fit on a :func:`build_features` table (rows without a target are ignored)."""
         with self._threads():
             return self._fit_table(table)
@@ -239,7 +291,7 @@ class NoisecastForecaster(_Forecaster):
             return contextlib.nullcontext()
         return threadpool_limits(limits=self.n_threads, user_api="openmp")
 
-    def _fit_table(self, table: pd.DataFrame) -> NoisecastForecaster:
+    def _fit_table(self, table: pd.DataFrame) -> Self:
         known = table[table[TARGET].notna()]
         fit_part, cal_part = _split_by_start(known, self.calibration_share)
         if fit_part.empty or cal_part.empty:
@@ -249,16 +301,12 @@ class NoisecastForecaster(_Forecaster):
                 "which falls back to ColdStartForecaster)"
             )
         # Columns that are all missing in the fit part carry nothing (and break the binner).
-        self.columns_ = [c for c in feature_columns(table) if fit_part[c].notna().any()]
-        y_fit = np.log1p(fit_part[TARGET].to_numpy(float))
-        self.lower_ = self._booster(loss="quantile", quantile=(1 - self.coverage) / 2)
-        self.upper_ = self._booster(loss="quantile", quantile=(1 + self.coverage) / 2)
-        self.lower_.fit(fit_part[self.columns_], y_fit)
-        self.upper_.fit(fit_part[self.columns_], y_fit)
-        self._calibrate_interval(cal_part)
+        design = self._design(fit_part)
+        self.columns_ = [c for c in design.columns if design[c].notna().any()]
+        self._calibrate_interval(known, fit_part, cal_part)
         self._fit_rising(known)
         self.median_ = self._booster(loss="absolute_error")
-        self.median_.fit(known[self.columns_], np.log1p(known[TARGET].to_numpy(float)))
+        self.median_.fit(self._x(known), self._y(known))
         self.metadata_ = {
             "model": self.name,
             "version": MODEL_VERSION,
@@ -276,37 +324,63 @@ class NoisecastForecaster(_Forecaster):
                 "random_state": self.random_state,
                 "rising_folds": self.rising_folds,
                 "n_threads": self.n_threads,
+                "interval_folds": self.interval_folds,
+                "mondrian": self.mondrian,
+                "cap": self.cap,
             },
             "interval_shifts": {
                 "buckets": list(AGE_BUCKETS),
                 "lower": self.lower_shift_.tolist(),
                 "upper": self.upper_shift_.tolist(),
+                "levels": {str(k): v for k, v in self.interval_levels_.items()},
             },
             "rising_calibration": self.rising_method_,
         }
         return self
 
-    def _calibrate_interval(self, cal: pd.DataFrame) -> None:
-        """Per-bucket shifts of the quantile boosters (conformalized quantile regression)."""
-        y = cal[TARGET].to_numpy(float)
-        x = cal[self.columns_]
-        # Covered below iff floor(expm1(lower - s)) <= y  iff  s > lower - log1p(y + 1);
-        # covered above iff ceil(expm1(upper + s)) >= y iff  s > log1p(y - 1) - upper.
-        low_scores = self.lower_.predict(x) - np.log1p(y + 1)
-        with np.errstate(divide="ignore"):
-            high_scores = np.log1p(y - 1) - self.upper_.predict(x)  # -inf when y == 0
+    def _bounds_fit(
+        self, part: pd.DataFrame
+    ) -> tuple[HistGradientBoostingRegressor, HistGradientBoostingRegressor]:
         tail = (1 - self.coverage) / 2
-        buckets = _bucket(cal[ORIGIN].to_numpy())
-        shifts = []
-        for scores in (low_scores, high_scores):
-            overall = _conformal(scores, tail)
-            per = np.full(len(AGE_BUCKETS), overall)
-            for b in range(len(AGE_BUCKETS)):
-                mine = scores[buckets == b]
-                if len(mine) >= self.min_bucket_samples:
-                    per[b] = _conformal(mine, tail)
-            shifts.append(per)
-        self.lower_shift_, self.upper_shift_ = shifts
+        lower = self._booster(loss="quantile", quantile=tail)
+        upper = self._booster(loss="quantile", quantile=1 - tail)
+        x, y = self._x(part), self._y(part)
+        return lower.fit(x, y), upper.fit(x, y)
+
+    def _calibrate_interval(
+        self, known: pd.DataFrame, fit_part: pd.DataFrame, cal_part: pd.DataFrame
+    ) -> None:
+        """Quantile boosters and their per-bucket conformal shifts (see _intervals)."""
+        n_folds = min(self.interval_folds, known[SERIES].nunique())
+        if n_folds >= 2:
+            blocks = _time_blocks(known, n_folds)
+            lower, upper = np.zeros(len(known)), np.zeros(len(known))
+            for b in range(n_folds):
+                mine = blocks == b
+                lo_b, hi_b = self._bounds_fit(known[~mine])
+                x, anchor = self._x(known[mine]), self._anchor(known[mine])
+                lower[mine] = anchor + lo_b.predict(x)
+                upper[mine] = anchor + hi_b.predict(x)
+            self.lower_, self.upper_ = self._bounds_fit(known)
+            held_out = known
+        else:
+            self.lower_, self.upper_ = self._bounds_fit(fit_part)
+            x, anchor = self._x(cal_part), self._anchor(cal_part)
+            lower = anchor + self.lower_.predict(x)
+            upper = anchor + self.upper_.predict(x)
+            held_out = cal_part
+        shifts = interval_shifts(
+            lower,
+            upper,
+            held_out[TARGET].to_numpy(float),
+            self._ages(held_out),
+            coverage=self.coverage,
+            min_bucket_samples=self.min_bucket_samples,
+            mondrian=self.mondrian,
+            cap=self.cap,
+        )
+        self.lower_shift_, self.upper_shift_ = shifts.lower, shifts.upper
+        self.interval_levels_ = shifts.levels
 
     def _fit_rising(self, known: pd.DataFrame) -> None:
         """A classifier calibrated out of fold: ``rising_folds`` blocks of series by start time.
@@ -322,7 +396,7 @@ class NoisecastForecaster(_Forecaster):
         n_folds = min(self.rising_folds, known[SERIES].nunique())
         blocks = _time_blocks(known, n_folds)
         folds = [(np.flatnonzero(blocks != b), np.flatnonzero(blocks == b)) for b in range(n_folds)]
-        x = known[self.columns_]
+        x = self._x(known)
         # Each fold's classifier needs both outcomes and a value in every column to learn from.
         usable = n_folds >= 2 and all(
             len(np.unique(rising[train])) == 2 and x.iloc[train].notna().any().all()
@@ -344,35 +418,80 @@ class NoisecastForecaster(_Forecaster):
     def _p_rising(self, table: pd.DataFrame) -> Array:
         if self.rising_ is None:
             return self.rising_base_.predict_proba(table)
-        return np.asarray(self.rising_.predict_proba(table[self.columns_])[:, 1], float)
+        return np.asarray(self.rising_.predict_proba(self._x(table))[:, 1], float)
 
     def predict_table(self, table: pd.DataFrame) -> pd.DataFrame:
         with self._threads():
-            return self._predict_table(table)
+            lower, mid, upper, p_rising = self.predict_log(table)
+            out = self._log_frame(table, lower, mid, upper, p_rising)
+        blind = table["observed_hours"].to_numpy() == 0
+        out.loc[blind, LOW_CONFIDENCE] = True
+        out.loc[blind, REASON] = _NO_HISTORY
+        return out
 
-    def _predict_table(self, table: pd.DataFrame) -> pd.DataFrame:
+    def predict_log(self, table: pd.DataFrame) -> tuple[Array, Array, Array, Array]:
+        """(lower, median, upper) on the log1p scale, before rounding, and P(rising)."""
         if not hasattr(self, "median_"):
             raise ForecastError(f"{self.name}: fit the model before predicting")
-        missing = [c for c in self.columns_ if c not in table.columns]
+        missing = [c for c in self.columns_ if c not in self._design(table).columns]
         if missing:
             raise ForecastError(
                 f"{self.name}: the model was fitted with column(s) {', '.join(missing)} that "
                 "these series lack; pass the same covariates or refit"
             )
         if table.empty:
-            return self._frame(table, *(np.zeros(0),) * 4)
-        x = table[self.columns_]
-        buckets = _bucket(table[ORIGIN].to_numpy())
-        mid = np.maximum(self.median_.predict(x), 0.0)
-        lower = self.lower_.predict(x) - self.lower_shift_[buckets]
-        upper = self.upper_.predict(x) + self.upper_shift_[buckets]
-        out = self._frame(
-            table,
-            np.floor(np.expm1(lower) + 1e-9),
-            np.expm1(mid),
-            np.ceil(np.expm1(upper) - 1e-9),
-            self._p_rising(table),
-        )
+            return (np.zeros(0),) * 4
+        x = self._x(table)
+        anchor = self._anchor(table)
+        buckets = bucket(self._ages(table))
+        mid = anchor + self.median_.predict(x)
+        lower = anchor + self.lower_.predict(x) - self.lower_shift_[buckets]
+        upper = anchor + self.upper_.predict(x) + self.upper_shift_[buckets]
+        return lower, mid, upper, self._p_rising(table)
+
+
+class BlendedForecaster(_Forecaster):
+    """A prior model and a local one mixed on the log1p scale: ``weight`` x local + (1 -
+    ``weight``) x prior for the lower bound, the median and the upper bound, and the same mix
+    of P(rising). :func:`fit_forecaster` sets ``weight = n / (n + blend_k)`` for ``n`` local
+    series, so local history takes over as it grows."""
+
+    name = "blended"
+
+    def __init__(
+        self, prior: NoisecastForecaster, local: NoisecastForecaster, weight: float
+    ) -> None:
+        if not 0 <= weight <= 1:
+            raise ForecastError(f"{self.name}: weight must be between 0 and 1, got {weight}")
+        if prior.horizon != local.horizon:
+            raise ForecastError(
+                f"{self.name}: the prior forecasts {prior.horizon} hours ahead and the local "
+                f"model {local.horizon}; fit both for the same horizon"
+            )
+        self.prior = prior
+        self.local = local
+        self.weight = weight
+        self.horizon = local.horizon
+        local_meta = local.metadata
+        self.metadata_ = {
+            **local_meta,
+            "model": self.name,
+            "version": MODEL_VERSION,
+            "weight": weight,
+            "local": local_meta,
+            "prior": prior.metadata,
+        }
+
+    def predict_table(self, table: pd.DataFrame) -> pd.DataFrame:
+        w = self.weight
+        with self.local._threads():
+            parts = [
+                w * local + (1 - w) * prior
+                for local, prior in zip(
+                    self.local.predict_log(table), self.prior.predict_log(table), strict=True
+                )
+            ]
+            out = self._log_frame(table, *parts)
         blind = table["observed_hours"].to_numpy() == 0
         out.loc[blind, LOW_CONFIDENCE] = True
         out.loc[blind, REASON] = _NO_HISTORY
@@ -383,14 +502,19 @@ def fit_forecaster(
     series: pd.DataFrame,
     horizon: int = 24,
     min_train_samples: int = 200,
+    prior: NoisecastForecaster | None = None,
+    blend_k: float = 300.0,
     **params: Any,
-) -> NoisecastForecaster | ColdStartForecaster:
-    """Fit the global model, or a :class:`ColdStartForecaster` when history is too short.
+) -> NoisecastForecaster | ColdStartForecaster | BlendedForecaster:
+    """Fit the global model, or fall back when history is too short.
 
     ``series`` is either the long format or a :func:`noisecast.engine.core.features.build_features`
     table (recognised by its ``target`` column). Fewer than ``min_train_samples`` (series, origin)
     samples with an observed next-H total, or too few series to hold some out for
-    calibration, give the cold-start forecaster with the reason.
+    calibration, give ``prior`` as it is (a fitted
+    :class:`noisecast.engine.core.prior.PriorForecaster`), or without one the cold-start
+    forecaster with the reason. With enough history and a prior, the local model is blended
+    with it (:class:`BlendedForecaster`, weight ``n / (n + blend_k)`` for ``n`` local series).
     """
     table = series if TARGET in series.columns else build_features(series, horizon)
     known = table[table[TARGET].notna()]
@@ -404,9 +528,19 @@ def fit_forecaster(
         )
     elif n_series < 2 or _split_by_start(known, params.get("calibration_share", 0.2))[1].empty:
         reason = f"cold start: {n_series} training series, too few to hold some out to calibrate"
+    if prior is not None and prior.horizon != horizon:
+        raise ForecastError(
+            f"prior: it forecasts {prior.horizon} hours ahead, not {horizon}; rebuild it for "
+            "this horizon or set forecast.use_prior = false"
+        )
     if reason:
+        if prior is not None:
+            return prior
         return ColdStartForecaster(horizon, reason=reason).fit_table(table)
-    return NoisecastForecaster(horizon, **params).fit_table(table)
+    local = NoisecastForecaster(horizon, **params).fit_table(table)
+    if prior is None:
+        return local
+    return BlendedForecaster(prior, local, n_series / (n_series + blend_k))
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -426,33 +560,6 @@ def _series_by_start(known: pd.DataFrame) -> npt.NDArray[Any]:
     start = known[CUTOFF] - pd.to_timedelta(known[ORIGIN], unit="h")
     first = pd.DataFrame({SERIES: known[SERIES], "start": start}).groupby(SERIES).min()
     return first.reset_index().sort_values(["start", SERIES], kind="stable")[SERIES].to_numpy()
-
-
-def _bucket(ages: npt.ArrayLike) -> npt.NDArray[np.intp]:
-    at = np.searchsorted(np.asarray(AGE_BUCKETS), np.asarray(ages), side="right") - 1
-    return np.clip(at, 0, len(AGE_BUCKETS) - 1)
-
-
-def _conformal(scores: Array, tail: float) -> float:
-    """The shift ``s`` that ``1 - tail`` of new scores fall below (split conformal).
-
-    A new score ranks uniformly among the ``n`` calibration scores, so the order statistic of
-    rank ``r`` is not exceeded with probability ``r / (n + 1)``: ``r = (1 - tail)(n + 1)``,
-    interpolated between neighbours, aims at ``1 - tail`` itself, not a bound above it (the
-    interval should cover 80 %, not at least 80 %).
-    """
-    ordered = np.sort(scores)
-    n = len(ordered)
-    if n == 0:
-        return 0.0
-    rank = min(max((1 - tail) * (n + 1), 1.0), float(n)) - 1  # 0-based, fractional
-    below, above = ordered[int(np.floor(rank))], ordered[int(np.ceil(rank))]
-    if not np.isfinite(above):  # that tail is never crossed (all zeros): keep the bound
-        return 0.0
-    if not np.isfinite(below):
-        return float(above) + 1e-9
-    # + 1e-9: a new score equal to the shift is covered (scores tie often: counts are whole).
-    return float(below + (above - below) * (rank - np.floor(rank))) + 1e-9
 
 
 def _time_blocks(known: pd.DataFrame, n_blocks: int) -> npt.NDArray[np.intp]:
