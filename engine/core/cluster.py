@@ -62,7 +62,8 @@ __all__ = ["ClusterParams", "ClusterSummary", "OnlineClusterer", "tokens"]
 
 STATE_VERSION = 1
 ONCE_TABLE = 256  # shared_gain(n, 1) is looked up for counts below this
-MERGE_TOP_TERMS = 8  # a cluster looks for merges among clusters sharing its heaviest tokens
+MERGE_TOP_TERMS = 8  # a cluster looks for merges among clusters sharing its heaviest tokens,
+MERGE_PARTNERS = 16  # the ones holding the most of them
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class ClusterParams:
 
     ``new_mass``: a constant new-cluster mass; the default, ``None``, is ``alpha`` times the
     mentions live in the window (the mass the quality was tuned with, bounded by the window).
+    ``max_vocab``: the prior's vocabulary is the live index's tokens, at most this many (the
+    labelled headlines have 17,787; a vocabulary that grows with a big live set, or with junk
+    tokens, makes every cluster look alike and merges run away, measured in the bench).
     ``window``: how long a mention stays (by its time); ``window_mentions``: how many counted
     mentions an untimed mention stays for.
     """
@@ -81,15 +85,21 @@ class ClusterParams:
     new_mass: float | None = None
     recheck_after: int = 1000
     merge_threshold: float | None = 150.0
-    max_postings: int = 300
+    max_postings: int = 100
+    max_vocab: int = 20_000
     window: timedelta = timedelta(hours=48)
     window_mentions: int = 200_000
 
     def __post_init__(self) -> None:
         if self.alpha <= 0 or self.beta <= 0 or (self.new_mass is not None and self.new_mass <= 0):
             raise ValueError("alpha, beta and new_mass must be positive")
-        if self.recheck_after < 0 or self.max_postings < 1 or self.window_mentions < 1:
-            raise ValueError("recheck_after >= 0, max_postings >= 1 and window_mentions >= 1")
+        if (
+            self.recheck_after < 0
+            or min(self.max_postings, self.max_vocab, self.window_mentions) < 1
+        ):
+            raise ValueError(
+                "recheck_after >= 0, and max_postings, max_vocab and window_mentions >= 1"
+            )
         if self.window <= timedelta(0):
             raise ValueError("window must be a positive timedelta")
 
@@ -232,6 +242,10 @@ class OnlineClusterer:
             return log(p.new_mass)
         return log(p.alpha * (len(self._assigned) + 1))  # the live mentions, and this one
 
+    def _vocab(self) -> int:
+        """The Dirichlet prior's vocabulary: the live index's tokens, at most ``max_vocab``."""
+        return max(min(len(self._postings), self.params.max_vocab), 1)
+
     def _best(self, tf: dict[str, int]) -> int | None:
         """The best live cluster for ``tf``, or None when a new cluster scores higher.
 
@@ -241,7 +255,7 @@ class OnlineClusterer:
         """
         p = self.params
         beta, postings = p.beta, self._postings
-        vb = max(len(postings), 1) * beta
+        vb = self._vocab() * beta
         length = sum(tf.values())
         gain: defaultdict[int, float] = defaultdict(float)
         common: list[tuple[str, int, dict[int, int]]] = []
@@ -344,18 +358,20 @@ class OnlineClusterer:
         limit, threshold = self.params.max_postings, self.params.merge_threshold
         assert threshold is not None
         top = heapq.nlargest(MERGE_TOP_TERMS, c.counts, key=c.counts.__getitem__)
-        found: set[int] = set()
+        weight: defaultdict[int, int] = defaultdict(int)  # partner -> its count of those tokens
         for token in top:
             held = self._postings.get(token)
             if held is not None and len(held) <= limit:
-                found.update(held)
-        found.discard(cid)
-        if not found:
+                for other, n in held.items():
+                    weight[other] += n
+        weight.pop(cid, None)
+        if not weight:
             return cid
-        beta, vocab, log_new = self.params.beta, max(len(self._postings), 1), self._log_new()
+        partners = heapq.nsmallest(MERGE_PARTNERS, weight, key=lambda o: (-weight[o], o))
+        beta, vocab, log_new = self.params.beta, self._vocab(), self._log_new()
         marginals = {id(c): log_marginal(c, beta, vocab)}
         best, best_gain = None, threshold
-        for other in sorted(found):
+        for other in sorted(partners):
             gain = log_merge_gain(c, self._clusters[other], beta, vocab, log_new, marginals)
             if gain > best_gain:
                 best, best_gain = other, gain
