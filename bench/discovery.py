@@ -7,8 +7,13 @@ news-story-clusters; any CSV with the columns TITLE, URL and STORY otherwise), t
 are fed in 5 shuffled orders (seeds 0-4) and scored against STORY with B-cubed precision,
 recall and F1 (mean and min over the orders). Rows:
 
-- "clusterer": the defaults (new-cluster mass alpha x mentions seen), flushed at the end;
-- "clusterer, new_mass=200": the constant mass meant for an unbounded stream;
+- "clusterer": the defaults, the production settings (new-cluster mass alpha x live mentions),
+  flushed at the end;
+- "clusterer, new_mass=200": a constant new-cluster mass instead, for comparison;
+- "clusterer amid 30k background": the defaults, the headlines fed into a live stream: 30,000
+  background headlines first (the file's own headlines with 95% of their words replaced by
+  made-up ones, seed 1, as in the speed test), then each headline after 3 more of them; scored
+  on the labelled headlines only (a big live index must not blur the clusters);
 - "single-pass TF-IDF": measured in the same run as the ratio's reference: TF-IDF of word 1-2-grams
   of the titles (English stop words, sublinear tf), each headline joins the nearest centroid by
   cosine if it reaches the threshold, else starts a cluster; the threshold is the best of a
@@ -18,21 +23,25 @@ recall and F1 (mean and min over the orders). Rows:
 The README of news-aggregator-clusters states its references: single-pass TF-IDF 0.51,
 agglomerative TF-IDF 0.72; the issue's target there is F1 >= 0.85.
 
-Speed (one core, ``new_mass=200``): a live set of 50,000 clusters is built from real headlines
+Speed (one core, the defaults): a live set of 50,000 clusters is built from real headlines
 whose words are each replaced, with probability 0.95, by a random word of a 2 M-word made-up
 vocabulary (seed 1; with 0.6 or 0.85 most of them join the few clusters their real words share,
 and the live set grows too slowly); then 10,000 real headlines with 20% of their words replaced
-are timed: their real words find candidates in the live set's index.
-Memory: a stream of such headlines (one in five a real one, 20% perturbed) one a second, ageing
-by time with a 14-hour window, with the process's resident memory and the live structures
-printed at three stream lengths.
+are timed: their real words find candidates in the live set's index. The rate is printed by
+wall-clock time and by the process's CPU time (the machine may be shared).
+Memory: a stream of such headlines (one in five a real one, 20% perturbed) one a second, every
+mention expiring after a 14-hour window (50,400 mentions), run in a fresh process whose resident
+memory and live structures are printed at three stream lengths; the target is RSS flat within
+10% from the first length to the last.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import csv
 import math
+import multiprocessing
 import random
 import resource
 import sys
@@ -106,6 +115,26 @@ def run_clusterer(rows: list[Row], order: list[int], *, params: ClusterParams) -
     return [c.cluster_of(i) for i in range(len(rows))]
 
 
+BACKGROUND = 30_000  # background mentions before the labelled ones in the "amid" rows
+BETWEEN = 3  # background mentions before each labelled one
+
+
+def run_amid(rows: list[Row], order: list[int], *, params: ClusterParams) -> list[int]:
+    c = OnlineClusterer(params)
+    background = perturbed([r[0] for r in rows], 0.95, random.Random(1))
+    mention = len(rows)
+    for _ in range(BACKGROUND):
+        c.add(mention, next(background))
+        mention += 1
+    for i in order:
+        for _ in range(BETWEEN):
+            c.add(mention, next(background))
+            mention += 1
+        c.add(i, rows[i][0], rows[i][1])
+    c.flush()
+    return [c.cluster_of(i) for i in range(len(rows))]
+
+
 def run_tfidf(rows: list[Row], order: list[int], *, threshold: float) -> list[int]:
     """Single pass over the centroids (sums of unit TF-IDF vectors) through an inverted index."""
     vectors = TfidfVectorizer(ngram_range=(1, 2), stop_words="english", sublinear_tf=True)
@@ -174,8 +203,12 @@ def quality(files: list[Path], console: Console) -> None:
             ("clusterer", ClusterParams()),
             ("clusterer, new_mass=200", ClusterParams(new_mass=200)),
         ]
-        for label, params in methods:
-            res, k = scored(rows, partial(run_clusterer, rows, params=params))
+        runs = [(label, partial(run_clusterer, rows, params=params)) for label, params in methods]
+        runs.append(
+            ("clusterer amid 30k background", partial(run_amid, rows, params=methods[0][1]))
+        )
+        for label, run in runs:
+            res, k = scored(rows, run)
             table.add_row(name, label, *_cells(res), str(k), f"{res[:, 2].mean() / base:.2f}x")
             name = ""
             if label == "clusterer":
@@ -221,8 +254,7 @@ def rss_mb() -> float:
 
 def speed(titles: list[str], console: Console, live: int = 50_000, timed: int = 10_000) -> None:
     rng = random.Random(1)
-    params = ClusterParams(new_mass=200, window_mentions=10**9)
-    c = OnlineClusterer(params)
+    c = OnlineClusterer(ClusterParams())
     background = perturbed(titles, 0.95, rng)
     mention = 0
     start = time.perf_counter()
@@ -237,39 +269,57 @@ def speed(titles: list[str], console: Console, live: int = 50_000, timed: int = 
     )
     test = perturbed(titles, 0.2, rng)
     batch = [next(test) for _ in range(timed)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for title in batch:
         c.add(mention, title)
         mention += 1
-    seconds = time.perf_counter() - start
-    rate = timed / seconds
-    ok = "ok" if rate >= 2000 else "MISSED"
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    rate, cpu_rate = timed / seconds, timed / cpu
+    ok = "ok" if min(rate, cpu_rate) >= 2000 else "MISSED"
     console.print(
         f"throughput: {timed:,} real headlines (20% of words perturbed) in {seconds:.2f} s = "
-        f"{rate:,.0f} mentions/s on one core against {len(c):,} live clusters "
-        f"(target >= 2,000: {ok})"
+        f"{rate:,.0f} mentions/s by the clock, {cpu_rate:,.0f}/s by CPU time, on one core "
+        f"against {len(c):,} live clusters (target >= 2,000: {ok})"
     )
 
 
-def memory(titles: list[str], console: Console, marks: tuple[int, ...]) -> None:
+def memory_stream(titles: list[str], marks: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The memory stream (run in a fresh process): a row per mark."""
     rng = random.Random(2)
-    params = ClusterParams(new_mass=200, window=timedelta(hours=14))
-    c = OnlineClusterer(params)
+    c = OnlineClusterer(ClusterParams(window=timedelta(hours=14)))
     stream = perturbed(titles, 0.95, rng)
     real = perturbed(titles, 0.2, rng)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    table = Table(title="memory as the stream grows (ageing: 14-hour window, one mention a second)")
-    for col in ("mentions", "live clusters", "tokens indexed", "mentions tracked", "RSS MB", "s"):
-        table.add_column(col, justify="right")
+    rows = []
     start = time.perf_counter()
-    for i in track(range(marks[-1]), description="memory stream"):
+    for i in range(marks[-1]):
         title = next(real) if i % 5 == 0 else next(stream)
         c.add(i, title, at=t0 + timedelta(seconds=i))
         if i + 1 in marks:
-            table.add_row(f"{i + 1:,}", f"{len(c):,}", f"{c.postings:,}",
-                          f"{c.tracked_mentions:,}", f"{rss_mb():,.0f}",
-                          f"{time.perf_counter() - start:.0f}")  # fmt: skip
+            rows.append((i + 1, len(c), c.postings, c.tracked_mentions, round(rss_mb()),
+                         round(time.perf_counter() - start)))  # fmt: skip
+    return rows
+
+
+def memory(titles: list[str], console: Console, marks: tuple[int, ...]) -> None:
+    title = "memory as the stream grows (every mention expires after 14 hours; one a second)"
+    table = Table(title=title)
+    for col in ("mentions", "live clusters", "tokens indexed", "mentions live", "RSS MB", "s"):
+        table.add_column(col, justify="right")
+    context = multiprocessing.get_context("spawn")
+    with (
+        console.status(f"memory stream of {marks[-1]:,} mentions (a fresh process)"),
+        concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool,
+    ):
+        rows = pool.submit(memory_stream, titles, marks).result()
+    for row in rows:
+        table.add_row(*(f"{v:,}" for v in row))
     console.print(table)
+    first, last = rows[0][4], rows[-1][4]
+    growth = (last - first) / first
+    ok = "ok" if abs(growth) <= 0.10 else "MISSED"
+    console.print(f"RSS from {rows[0][0]:,} to {rows[-1][0]:,} mentions: {first:,} -> {last:,} MB "
+                  f"({growth:+.1%}; target flat within 10%: {ok})")  # fmt: skip
 
 
 def main() -> None:
