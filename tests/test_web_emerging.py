@@ -32,6 +32,7 @@ from noisecast.engine.web.emerging_shape import (
     audit_rows,
     field_of,
     history_summary,
+    merge_options,
     proposal_row,
     suggest_slug,
 )
@@ -256,6 +257,9 @@ def test_a_proposal_page_previews_what_a_query_matches(app: Any, em_store: Store
     for action in ("track", "merge", "dismiss"):
         assert f'action="/emerging/{dam["id"]}/{action}"' in text
     assert "Nobody has decided on this proposal yet." in text
+    # a merge ORs in the whole suggested query by default, never a lone word unasked
+    checked = re.findall(r'name="terms" value="([^"]*)" checked', text)
+    assert checked == ["&#34;thornbury dam&#34;"]
     # another query previewed fills the Track form with it
     other = client.get(f"/emerging/{dam['id']}", params={"query": "thornbury OR dam"}).text
     assert re.search(r"<strong>5</strong> of 5 stored mentions", other)
@@ -458,6 +462,20 @@ def test_a_story_page_offers_its_query_suggestions(app: Any, em_store: Store) ->
 
 
 # --- pure shaping --------------------------------------------------------------------------------
+
+
+def test_merge_offers_the_whole_suggested_query_first_and_checks_only_it() -> None:
+    assert merge_options('"thornbury dam"', ['"thornbury dam"', "thornbury", "dam"]) == [
+        '"thornbury dam"',
+        "thornbury",
+        "dam",
+    ]
+    assert merge_options("thornbury AND (dam OR reservoir)", ["thornbury", "dam"]) == [
+        "(thornbury AND (dam OR reservoir))",
+        "thornbury",
+        "dam",
+    ]
+    assert merge_options("NOT", []) == ["(NOT)"]
 
 
 def test_suggest_slug() -> None:

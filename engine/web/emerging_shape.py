@@ -18,6 +18,7 @@ __all__ = [
     "decided_in_words",
     "field_of",
     "history_summary",
+    "merge_options",
     "proposal_row",
     "suggest_slug",
     "term_rows",
@@ -173,3 +174,21 @@ def decided_in_words(p: Mapping[str, Any]) -> str:
         "dismissed": "it was dismissed.",
         "expired": "it is no longer among the loudest untracked clusters.",
     }.get(str(p.get("status")), f"it is {p.get('status')}.")
+
+
+_ONE_TERM = re.compile(r'^(?:"[^"]+"|[^\s"()]+)$')
+
+
+def merge_options(query: str, terms: Iterable[str]) -> list[str]:
+    """What a merge may OR into a story: the suggested query first (in brackets unless it is one
+    word or phrase, so ``a AND b`` stays one alternative), then its distinctive terms.
+
+    >>> merge_options('"dam failure" AND thornbury', ['"dam failure"', "thornbury"])
+    ['("dam failure" AND thornbury)', '"dam failure"', 'thornbury']
+    """
+    query = query.strip()
+    upper = query.upper().split()
+    whole = (
+        query if _ONE_TERM.match(query) and upper[0] not in ("AND", "OR", "NOT") else f"({query})"
+    )
+    return list(dict.fromkeys([whole, *terms]))

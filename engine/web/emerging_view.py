@@ -31,6 +31,7 @@ from noisecast.engine.web.emerging_shape import (
     audit_rows,
     decided_in_words,
     field_of,
+    merge_options,
     proposal_row,
     suggest_slug,
     when,
@@ -117,6 +118,7 @@ def _detail(
     except (NoisecastError, ValueError) as e:  # QueryError, with its position
         preview["error"] = str(e)
     row = proposal_row(proposal)
+    options = merge_options(str(proposal["query"]), row["terms"])
     slugs = {int(s["id"]): str(s["slug"]) for s in store.list_stories()}
     return render(
         request,
@@ -132,7 +134,8 @@ def _detail(
             "query": shown_query,
             **(track or {}),
         },
-        merge={"story": "", "terms": row["terms"], "extra": "", **(merge or {})},
+        merge={"story": "", "terms": [options[0]], "extra": "", **(merge or {})},
+        merge_options=options,
         stories=stories,
         error=error,
         form=form,
