@@ -28,8 +28,8 @@ __all__ = ["AGE_BUCKETS", "IntervalShifts", "bucket", "conformal", "interval_shi
 
 Array = npt.NDArray[np.float64]
 AGE_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 36, 48, 72, 96, 144)  # lower edges, hours
-LEVELS = (0.80, 0.79, 0.78, 0.77, 0.76)
-CAP = 0.86
+LEVELS = (0.80, 0.79, 0.78, 0.77, 0.76, 0.75, 0.74, 0.73, 0.72)
+CAP = 0.85
 
 
 @dataclass(frozen=True, slots=True)

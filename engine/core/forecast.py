@@ -47,7 +47,7 @@ from threadpoolctl import threadpool_limits
 
 from noisecast.engine.core._intervals import AGE_BUCKETS, CAP, bucket, interval_shifts
 from noisecast.engine.core.baselines import BaseRate, SzaboHuberman, persistence
-from noisecast.engine.core.features import RISING, TARGET, build_features, feature_columns
+from noisecast.engine.core.features import RATE, RISING, TARGET, build_features, feature_columns
 from noisecast.engine.errors import ForecastError
 from noisecast.engine.schema import (
     CUTOFF,
@@ -232,6 +232,7 @@ class NoisecastForecaster(_Forecaster):
         interval_folds: int = 0,
         mondrian: bool = True,
         cap: float = CAP,
+        interval_anchor: bool = True,
     ) -> None:
         if not 0 < coverage < 1 or not 0 < calibration_share < 1:
             raise ForecastError("coverage and calibration_share must be between 0 and 1")
@@ -247,6 +248,7 @@ class NoisecastForecaster(_Forecaster):
         self.interval_folds = interval_folds
         self.mondrian = mondrian
         self.cap = cap
+        self.interval_anchor = interval_anchor
 
     # --- what a subclass may change: the design matrix and the anchor of the target --------
 
@@ -257,6 +259,15 @@ class NoisecastForecaster(_Forecaster):
     def _anchor(self, table: pd.DataFrame) -> Array:
         """The log1p level the boosters predict from (0: they predict log1p itself)."""
         return np.zeros(len(table))
+
+    def _bound_anchor(self, table: pd.DataFrame) -> Array:
+        """The level the quantile boosters predict from: with ``interval_anchor``, persistence
+        (``log1p(rate x H)``), so that the interval is learnt as a spread around the story's
+        own rate (it then holds its calibration from older to newer series far better: the
+        level drifts, the spread less); else the median's anchor."""
+        if self.interval_anchor:
+            return np.log1p(table[RATE].to_numpy(float) * self.horizon)
+        return self._anchor(table)
 
     def _x(self, table: pd.DataFrame) -> pd.DataFrame:
         return self._design(table)[self.columns_]
@@ -327,6 +338,7 @@ class NoisecastForecaster(_Forecaster):
                 "interval_folds": self.interval_folds,
                 "mondrian": self.mondrian,
                 "cap": self.cap,
+                "interval_anchor": self.interval_anchor,
             },
             "interval_shifts": {
                 "buckets": list(AGE_BUCKETS),
@@ -344,7 +356,8 @@ class NoisecastForecaster(_Forecaster):
         tail = (1 - self.coverage) / 2
         lower = self._booster(loss="quantile", quantile=tail)
         upper = self._booster(loss="quantile", quantile=1 - tail)
-        x, y = self._x(part), self._y(part)
+        x = self._x(part)
+        y = np.log1p(part[TARGET].to_numpy(float)) - self._bound_anchor(part)
         return lower.fit(x, y), upper.fit(x, y)
 
     def _calibrate_interval(
@@ -358,14 +371,14 @@ class NoisecastForecaster(_Forecaster):
             for b in range(n_folds):
                 mine = blocks == b
                 lo_b, hi_b = self._bounds_fit(known[~mine])
-                x, anchor = self._x(known[mine]), self._anchor(known[mine])
+                x, anchor = self._x(known[mine]), self._bound_anchor(known[mine])
                 lower[mine] = anchor + lo_b.predict(x)
                 upper[mine] = anchor + hi_b.predict(x)
             self.lower_, self.upper_ = self._bounds_fit(known)
             held_out = known
         else:
             self.lower_, self.upper_ = self._bounds_fit(fit_part)
-            x, anchor = self._x(cal_part), self._anchor(cal_part)
+            x, anchor = self._x(cal_part), self._bound_anchor(cal_part)
             lower = anchor + self.lower_.predict(x)
             upper = anchor + self.upper_.predict(x)
             held_out = cal_part
@@ -445,8 +458,9 @@ class NoisecastForecaster(_Forecaster):
         anchor = self._anchor(table)
         buckets = bucket(self._ages(table))
         mid = anchor + self.median_.predict(x)
-        lower = anchor + self.lower_.predict(x) - self.lower_shift_[buckets]
-        upper = anchor + self.upper_.predict(x) + self.upper_shift_[buckets]
+        around = self._bound_anchor(table)
+        lower = around + self.lower_.predict(x) - self.lower_shift_[buckets]
+        upper = around + self.upper_.predict(x) + self.upper_shift_[buckets]
         return lower, mid, upper, self._p_rising(table)
 
 
