@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench prior clean
 
 ## demo: set up .venv and run the offline demo (SQLite, a simulated 72-hour news cycle)
 demo: $(VENV)/.run
@@ -33,6 +33,10 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/match_bench.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/score.py
+
+## prior: rebuild the forecast prior shipped in engine/data (fixed seeds, one thread)
+prior: $(VENV)/.run
+	$(BIN)/python bench/build_prior.py
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

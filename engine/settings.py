@@ -197,6 +197,14 @@ class ForecastSettings(_Section):
     min_training_series: int = Field(20, ge=1)
     model_dir: str = "var/models"  # fitted models (joblib), one file per model_runs row
     training_days: int = Field(60, ge=1)  # how much stored history a fit reads
+    # The prior fitted on public data (engine/data): forecasts from day one, blended with the
+    # local model as history grows (weight n / (n + prior_blend_k) for n local stories).
+    use_prior: bool = True
+    prior_path: str = ""  # empty: the bundled file
+    prior_blend_k: float = Field(300.0, gt=0)
+    # stories of local history with a scored forecast needed before the prior counts as
+    # checked on this newsroom (until then its forecasts say confidence is low)
+    prior_check_series: int = Field(10, ge=1)
 
 
 class ReviewSettings(_Section):

@@ -118,7 +118,11 @@ def result(data: pd.DataFrame) -> dict[str, Any]:
 
 
 def test_result_has_exactly_the_documented_shape(result: dict[str, Any]) -> None:
-    assert set(result) == {"horizon", "models", "by_origin", "hedge_words"}
+    assert set(result) == {"horizon", "models", "by_origin", "by_target_size", "hedge_words"}
+    assert [e["target"] for e in result["by_target_size"]] == ["0", "1-9", ">=10"]
+    assert sum(e["models"]["noisecast"]["n"] for e in result["by_target_size"]) == (
+        result["models"]["noisecast"]["n"]
+    )
     words = result["hedge_words"]
     assert list(words) == ["very likely", "likely", "may", "unlikely", "very unlikely"]
     assert sum(w["n"] for w in words.values()) == result["models"]["noisecast"]["n"]

@@ -20,6 +20,7 @@ from sqlalchemy import update
 from noisecast.engine.cli import cli
 from noisecast.engine.config import ForecastSettings, Settings
 from noisecast.engine.core.aggregate import aggregate_hourly
+from noisecast.engine.core.suggest import CAUSES
 from noisecast.engine.demo.run import DEMO_START, SHOWCASE
 from noisecast.engine.jobs.forecasting import history_series, update_forecasts
 from noisecast.engine.schema import MENTION_COLUMNS
@@ -43,24 +44,30 @@ def demo(demo_template: Path, tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
-def test_the_demo_leaves_cold_start_suggestions(demo: Store, tmp_path: Path) -> None:
+def test_the_demo_forecasts_with_the_prior_and_says_it_is_unchecked(
+    demo: Store, tmp_path: Path
+) -> None:
     frame = demo.forecasts_frame(since=END, until=END + timedelta(hours=1))  # made by run_demo
     assert sorted(frame["story"]) == sorted(s["slug"] for s in demo.list_stories("active"))
     # The demo publishes one story's forecast (SHOWCASE, as the editor "demo"); the rest wait.
     statuses = dict(zip(frame["story"], frame["status"], strict=True))
     assert statuses.pop(SHOWCASE) == "approved" and set(statuses.values()) == {"pending"}
+    # Five stories of history: the prior forecasts, and says it has not been checked here.
     assert frame["low_confidence"].all()
-    assert (frame["model"] == "cold_start").all() and (frame["horizon_hours"] == 24).all()
+    assert (frame["model"] == "prior").all() and (frame["horizon_hours"] == 24).all()
     assert (frame["p10"] <= frame["p50"]).all() and (frame["p50"] <= frame["p90"]).all()
+    assert ((frame["p90"] + 1) / (frame["p10"] + 1) < 55).all()  # no x7.4-either-side interval
+    assert set(frame["hedge_word"]) != {"may"}
     for text in frame["suggested_text"]:
         assert text.startswith("Based on current signals, attention to “")
-        assert "Confidence is low: too little history yet." in text
+        assert "Confidence is low: " + CAUSES["prior"] + "." in text
+        assert "too little history" not in text
         assert jargon_in(text) == [], text
         assert text.endswith("Events may develop differently.")
     for note in frame["confidence_note"]:  # the editor's reason names the setting
-        assert "forecast.min_training_series" in note
+        assert "forecast.prior_check_series" in note
     runs = demo.model_runs_frame()
-    assert len(runs) == 1 and runs["model"].iloc[0] == "cold_start"
+    assert len(runs) == 1 and runs["model"].iloc[0] == "prior"
     assert Path(runs["path"].iloc[0]).is_file() and runs["samples"].iloc[0] > 0
 
 
@@ -75,16 +82,21 @@ def test_rerunning_an_hour_adds_nothing_and_a_steady_hour_queues_nothing(
     assert len(again) == len(first) == 5
     assert list(again["status"]) == list(first["status"])
     assert list(again["p50"]) == list(first["p50"])
-    # An hour later nothing was collected: the new forecasts say the same, so they are
-    # recorded without replacing the pending suggestions.
+    # An hour later nothing was collected. A quiet hour is news to the prior (it reads the
+    # last hours against the day's rate), so a forecast may move; one that says the same is
+    # recorded without replacing the pending suggestion, one that moved replaces it.
     later = update_forecasts(demo, settings, now=END + timedelta(hours=1))
-    assert later.queued == 0 and not later.refitted
+    assert not later.refitted
     frame = demo.forecasts_frame()
-    assert frame.groupby("status").size().to_dict() == {
-        "approved": 1,  # the demo's SHOWCASE
-        "pending": 4,
-        "unchanged": 5,
-    }
+    new = frame[frame["as_of"] == END + timedelta(hours=1)].set_index("story")
+    old = frame[frame["as_of"] == END].set_index("story")
+    moved = (new["hedge_word"] != old["hedge_word"]) | (
+        (np.log1p(new["p50"]) - np.log1p(old["p50"])).abs()
+        >= settings.review.supersede_min_change
+    )
+    assert later.queued == int(moved.sum()) < 5
+    assert set(new.loc[~moved, "status"]) <= {"unchanged"}
+    assert set(new.loc[moved, "status"]) <= {"pending"}
     assert len(demo.model_runs_frame()) == 1
 
 

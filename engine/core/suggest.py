@@ -35,11 +35,13 @@ from typing import Literal
 
 __all__ = ["BANDS", "CAUSES", "Cause", "Suggestion", "hedge_word", "suggest"]
 
-Cause = Literal["history", "new", "collection"]
+Cause = Literal["history", "prior", "new", "collection"]
 
 # Why a forecast's confidence is low, as readers may read it (order of mention).
 CAUSES: dict[Cause, str] = {
     "history": "too little history yet",
+    # the prior, learnt on public data, not yet checked against this newsroom's own stories
+    "prior": "these forecasts have not yet been checked against our own stories",
     "new": "the story is too new to judge",
     "collection": "some of the sources we follow could not be read",
 }

@@ -14,8 +14,14 @@ metrics of a time split of the same history, the sha256 of the file) and a jobli
 (:func:`load_verified`); otherwise, or without a recorded checksum, the model is refitted. The
 hourly run reuses the newest model until it is ``forecast.refit_every_hours`` old, then refits.
 With fewer than ``forecast.min_training_series`` stories that have a scorable origin, the model
-is the cold-start one (Szabo-Huberman scaling, wide intervals) and every forecast says its
-confidence is low.
+is the prior fitted on public data (``forecast.use_prior``; :func:`load_prior`), else the
+cold-start one (Szabo-Huberman scaling, wide intervals: every forecast says its confidence is
+low). With more, the local model is blended with the prior (weight ``n / (n +
+forecast.prior_blend_k)``). The prior is *checked* on this newsroom's own stories at each fit:
+until ``forecast.prior_check_series`` stories have a scored forecast and its 80 % interval
+covered 0.70-0.90 of them, every forecast it shapes says its confidence is low (cause
+``prior``). A prior that cannot be loaded (changed file, other scikit-learn or model version)
+is logged and the job forecasts without it.
 
 **Forecasts.** At ``as_of`` (a whole hour) a story's forecast has seen the hours before it and
 predicts the next ``horizon_hours``. Stored with its suggestion; each story keeps at most one
@@ -37,16 +43,18 @@ import numpy as np
 import pandas as pd
 
 from noisecast.engine.config import Settings
-from noisecast.engine.core.backtest import run_backtest
-from noisecast.engine.core.features import RATE, build_features
+from noisecast.engine.core.backtest import coverage_table, predict_rows, run_backtest
+from noisecast.engine.core.features import RATE, TARGET, build_features
 from noisecast.engine.core.forecast import (
+    BlendedForecaster,
     ColdStartForecaster,
     NoisecastForecaster,
     fit_forecaster,
 )
+from noisecast.engine.core.prior import PriorForecaster
 from noisecast.engine.core.suggest import Cause, suggest
 from noisecast.engine.errors import ForecastError
-from noisecast.engine.jobs.model_files import load_forecaster, save_forecaster
+from noisecast.engine.jobs.model_files import load_forecaster, load_prior, save_forecaster
 from noisecast.engine.schema import (
     ENGAGEMENT,
     HOUR,
@@ -70,7 +78,8 @@ from noisecast.engine.store import Store
 
 log = logging.getLogger("noisecast.forecast")
 
-Forecaster = NoisecastForecaster | ColdStartForecaster
+Forecaster = NoisecastForecaster | ColdStartForecaster | BlendedForecaster
+PRIOR_COVERAGE = (0.70, 0.90)  # the prior's local 80 % coverage that counts as checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +148,7 @@ def fit_model(
     history = load_history(store, settings, as_of) if history is None else history
     table = build_features(history, horizon) if len(history) else None
     scorable = 0 if table is None else int(table.loc[table["target"].notna(), SERIES].nunique())
+    prior = _prior(settings)
     model: Forecaster
     if table is None or scorable < settings.forecast.min_training_series:
         reason = (
@@ -146,12 +156,19 @@ def fit_model(
             f"hours on record after a forecast point; it needs "
             f"{settings.forecast.min_training_series}, forecast.min_training_series)"
         )
-        model = ColdStartForecaster(horizon, reason=reason)
-        model.fit(history)
         metrics: dict[str, Any] = {"skipped": reason}
+        if prior is not None:
+            model = prior
+        else:
+            model = ColdStartForecaster(horizon, reason=reason)
+            model.fit(history)
     else:
-        model = fit_forecaster(table, horizon)
+        model = fit_forecaster(table, horizon, prior=prior, blend_k=settings.forecast.prior_blend_k)
         metrics = _backtest_metrics(history, horizon)
+    if prior is not None:
+        check = check_prior(prior, table, settings.forecast.prior_check_series)
+        metrics["prior_check"] = check
+        model.metadata_["prior_check"] = check
     version = base = f"{model.name}-{as_of:%Y%m%dT%H%MZ}"
     taken = set(store.model_runs_frame()["version"])
     for n in range(2, len(taken) + 2):  # a forced refit within the same hour
@@ -178,6 +195,57 @@ def fit_model(
         "fitted %s on %d samples", version, meta.get("n_samples", 0), extra={"job": "forecast"}
     )
     return model, version
+
+
+def _prior(settings: Settings) -> PriorForecaster | None:
+    """The prior, or None when it is switched off or refused (logged: then cold start)."""
+    if not settings.forecast.use_prior:
+        return None
+    try:
+        prior = load_prior(settings.forecast.prior_path or None)
+    except ForecastError as e:
+        log.warning("%s; forecasting without the prior", e, extra={"job": "forecast"})
+        return None
+    if prior.horizon != settings.forecast.horizon_hours:
+        log.warning(
+            "the forecast prior forecasts %d hours ahead, forecast.horizon_hours is %d; "
+            "forecasting without the prior",
+            prior.horizon,
+            settings.forecast.horizon_hours,
+            extra={"job": "forecast"},
+        )
+        return None
+    return prior
+
+
+def check_prior(
+    prior: PriorForecaster, table: pd.DataFrame | None, min_series: int
+) -> dict[str, Any]:
+    """The prior scored on this newsroom's own history (it never saw it): ``checked`` when at
+    least ``min_series`` stories have a scored forecast and its 80 % interval covered
+    :data:`PRIOR_COVERAGE` of them; ``note`` says why not, for editors."""
+    known = None if table is None else table[table[TARGET].notna()]
+    n_series = 0 if known is None else int(known[SERIES].nunique())
+    out: dict[str, Any] = {"n_series": n_series, "coverage_80": None, "mae_log1p": None}
+    if known is None or n_series < min_series:
+        out["checked"] = False
+        out["note"] = (
+            f"the prior learnt on public data is not yet checked on this newsroom's stories "
+            f"({n_series} have a scored forecast; forecast.prior_check_series is {min_series})"
+        )
+        return out
+    overall = coverage_table(predict_rows(prior, known)).iloc[-1]
+    coverage = float(overall["coverage"])
+    out.update(coverage_80=coverage, mae_log1p=float(overall["mae_log1p"]))
+    low, high = PRIOR_COVERAGE
+    out["checked"] = bool(low <= coverage <= high)
+    out["note"] = (
+        ""
+        if out["checked"]
+        else f"the prior learnt on public data covered {coverage:.0%} of this newsroom's "
+        f"{n_series} stories with its 80% interval (outside {low:.0%}-{high:.0%})"
+    )
+    return out
 
 
 def _backtest_metrics(history: pd.DataFrame, horizon: int) -> dict[str, Any]:
@@ -278,11 +346,24 @@ def update_forecasts(
         table = table[table[ORIGIN] == table[SERIES].map(ages)]  # "now": every hour seen
         predicted = model.predict_table(table).set_index(SERIES)
         by_story = table.set_index(SERIES)
+        check = model.metadata.get("prior_check") or {}
+        unchecked = str(check.get("note", "")) if check.get("checked") is False else None
         for slug, p in predicted.iterrows():
             observed = int(by_story.at[slug, "observed_hours"])
             rate = float(by_story.at[slug, RATE])
             rows.append(
-                _row(str(slug), p, rate, observed, active, version, as_of, settings, health_note)
+                _row(
+                    str(slug),
+                    p,
+                    rate,
+                    observed,
+                    active,
+                    version,
+                    as_of,
+                    settings,
+                    health_note,
+                    unchecked,
+                )
             )
     queued = store.write_forecasts(rows, min_change=settings.review.supersede_min_change)
     report = ForecastReport(
@@ -299,14 +380,18 @@ def update_forecasts(
     return report
 
 
-def public_causes(model: str, observed_hours: int, health_note: str | None) -> list[Cause]:
+def public_causes(
+    model: str, observed_hours: int, health_note: str | None, prior_unchecked: bool = False
+) -> list[Cause]:
     """Why a forecast's confidence is low, in the published words of
     :data:`noisecast.engine.core.suggest.CAUSES` (the editor-facing reason, ``confidence_note``,
     says it with the numbers and settings)."""
     causes: list[Cause] = []
     if model == ColdStartForecaster.name:
         causes.append("history")
-    elif observed_hours == 0:
+    elif prior_unchecked:
+        causes.append("prior")
+    if model != ColdStartForecaster.name and observed_hours == 0:
         causes.append("new")
     if health_note is not None:
         causes.append("collection")
@@ -323,10 +408,14 @@ def _row(
     as_of: datetime,
     settings: Settings,
     health_note: str | None = None,
+    prior_unchecked: str | None = None,
 ) -> dict[str, Any]:
     horizon = settings.forecast.horizon_hours
-    low = bool(p[LOW_CONFIDENCE]) or health_note is not None
-    reason = "; ".join(r for r in (str(p[REASON]), health_note or "") if r) or None
+    shaped = str(p[MODEL]) in (PriorForecaster.name, BlendedForecaster.name)
+    unchecked = prior_unchecked if shaped else None
+    low = bool(p[LOW_CONFIDENCE]) or health_note is not None or unchecked is not None
+    notes = (str(p[REASON]), unchecked or "", health_note or "")
+    reason = "; ".join(r for r in notes if r) or None
     s = suggest(
         active[slug]["title"],
         horizon_hours=horizon,
@@ -334,7 +423,7 @@ def _row(
         p90=float(p[P90]),
         prob_rising=float(p[P_RISING]),
         low_confidence=low,
-        causes=public_causes(str(p[MODEL]), observed_hours, health_note),
+        causes=public_causes(str(p[MODEL]), observed_hours, health_note, unchecked is not None),
         lead=settings.review.hedge_lead,
         close=settings.review.hedge_close,
     )
