@@ -22,7 +22,7 @@ from noisecast.engine.config import ForecastSettings, Settings
 from noisecast.engine.core.aggregate import aggregate_hourly
 from noisecast.engine.core.suggest import CAUSES
 from noisecast.engine.demo.run import DEMO_START, SHOWCASE
-from noisecast.engine.jobs.forecasting import history_series, update_forecasts
+from noisecast.engine.jobs.forecasting import history_series, load_history, update_forecasts
 from noisecast.engine.schema import MENTION_COLUMNS
 from noisecast.engine.store import Store
 from noisecast.engine.store.tables import model_runs, story_hourly
@@ -58,6 +58,12 @@ def test_the_demo_forecasts_with_the_prior_and_says_it_is_unchecked(
     assert (frame["p10"] <= frame["p50"]).all() and (frame["p50"] <= frame["p90"]).all()
     assert ((frame["p90"] + 1) / (frame["p10"] + 1) < 55).all()  # no x7.4-either-side interval
     assert set(frame["hedge_word"]) != {"may"}
+    # The fading story (the fewest mentions in its last 24 hours) gets an interval that is
+    # not absurd: p90 below 10 x what it had in the last day.
+    history = load_history(demo, settings_for(tmp_path), END)
+    last_day = history[history["ts"] >= END - timedelta(hours=24)].groupby("series")["value"].sum()
+    fading = last_day.idxmin()
+    assert frame.set_index("story").at[fading, "p90"] < 10 * max(last_day[fading], 1)
     for text in frame["suggested_text"]:
         assert text.startswith("Based on current signals, attention to “")
         assert "Confidence is low: " + CAUSES["prior"] + "." in text
@@ -91,8 +97,7 @@ def test_rerunning_an_hour_adds_nothing_and_a_steady_hour_queues_nothing(
     new = frame[frame["as_of"] == END + timedelta(hours=1)].set_index("story")
     old = frame[frame["as_of"] == END].set_index("story")
     moved = (new["hedge_word"] != old["hedge_word"]) | (
-        (np.log1p(new["p50"]) - np.log1p(old["p50"])).abs()
-        >= settings.review.supersede_min_change
+        (np.log1p(new["p50"]) - np.log1p(old["p50"])).abs() >= settings.review.supersede_min_change
     )
     assert later.queued == int(moved.sum()) < 5
     assert set(new.loc[~moved, "status"]) <= {"unchanged"}
