@@ -613,7 +613,7 @@ def test_published_json(app: Any, review_store: Store) -> None:
 
 
 def test_published_json_has_no_internal_jargon(app: Any, review_store: Store) -> None:
-    """Every demo suggestion (cold start: low confidence) approved, one of them written the
+    """Every demo suggestion (the unchecked prior: low confidence) approved, one of them written the
     way suggestions were before issue 11 (the editor's reason inside the text): no string the
     public JSON carries names a setting, a dotted key, or model jargon."""
     old = (
@@ -630,7 +630,7 @@ def test_published_json_has_no_internal_jargon(app: Any, review_store: Store) ->
         )
     client = login(app, "alice")
     # the review app shows editors the reason, settings and all
-    assert "forecast.min_training_series" in client.get("/stories/city-budget").text
+    assert "forecast.prior_check_series" in client.get("/stories/city-budget").text
     # The demo approved its SHOWCASE story's forecast already.
     for slug in ("elden-flood", "city-budget", "port-strike", "saltmarsh-rovers"):
         assert act(client, pending(review_store, slug)["id"], "approve").status_code == 303
