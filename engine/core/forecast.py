@@ -13,12 +13,11 @@ the latest *calibrate* (the newest data is the best stand-in for the data to com
   point is the conditional median), refit on all training series once the calibration part has
   been used.
 - ``p10``/``p90``: conformalized quantile regression. Quantile boosters for 0.1 and 0.9 are fit
-  on the fit part; on the calibration part each tail gets the smallest shift that puts at most
-  10 % of outcomes beyond it (with the finite-sample ``(n+1)`` correction), per origin-age
-  bucket (:data:`AGE_BUCKETS`; a bucket with fewer than ``min_bucket_samples`` calibration
-  outcomes uses the shift of all ages). The shifts are measured on the *rounded* interval:
-  ``p10 = floor(expm1(lower))``, ``p90 = ceil(expm1(upper))`` (counts are whole numbers and the
-  rounding only widens), so the 80 % is the coverage of the numbers actually shown.
+  on the fit part, on the spread of log1p(target) around persistence (``log1p(rate x H)``:
+  it drifts less from older to newer series than the level); on the calibration part each
+  tail gets a shift per origin-age bucket (:data:`AGE_BUCKETS`), measured on the *rounded*
+  interval shown (``p10 = floor``, ``p90 = ceil``) and, for zero-heavy counts, on outcomes
+  >= 1 only with a cap on the overall coverage (Mondrian: :mod:`noisecast.engine.core._intervals`).
 - ``p_rising``: a gradient-boosting classifier of "the next-H total exceeds rate x H" (rate:
   :data:`noisecast.engine.core.features.RATE`), calibrated out of fold (``CalibratedClassifierCV``
   over ``rising_folds`` blocks of training series by start time; isotonic with at least 1000
@@ -27,8 +26,10 @@ the latest *calibrate* (the newest data is the best stand-in for the data to com
 **Baselines** (:mod:`noisecast.engine.core.baselines`, re-exported here): :func:`persistence`,
 :class:`SzaboHuberman` (constant scaling), :class:`BaseRate` (the base rate of rising).
 **Cold start**: with fewer than
-``min_train_samples`` scored training samples :func:`fit_forecaster` returns a
-:class:`ColdStartForecaster` (Szabo-Huberman, wide interval, ``low_confidence=True``).
+``min_train_samples`` scored training samples :func:`fit_forecaster` returns the prior when it
+is given (:class:`noisecast.engine.core.prior.PriorForecaster`, fitted on public data), else a
+:class:`ColdStartForecaster` (Szabo-Huberman, wide interval, ``low_confidence=True``); with
+enough, the local model blended with the prior (:class:`BlendedForecaster`).
 """
 
 from __future__ import annotations
