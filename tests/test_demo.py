@@ -112,7 +112,8 @@ def social_per_hour(cycle: NewsCycle, slug: str) -> list[int]:
 
 def test_demo_twice(runs: Runs) -> None:
     cycle, first, second, db = runs.cycle, runs.first, runs.second, runs.db
-    published = Counter(a.story for a in cycle.articles if a.story)
+    untracked = {s.slug for s in cycle.untracked}
+    published = Counter(a.story for a in cycle.articles if a.story and a.story not in untracked)
     published.update(p.story for p in cycle.posts)
 
     # Every article and every social post of the cycle went over HTTP, through the parser or
@@ -504,3 +505,80 @@ def test_the_summary_prints_the_alert_the_newsroom_received(runs: Runs) -> None:
     out = io.StringIO()
     _print_summary(Console(file=out, width=200), runs.second)
     assert "the newsroom webhook received nothing new" in out.getvalue()
+
+
+# --- emerging: the story nobody configured --------------------------------------------------------
+
+
+def untracked_articles(cycle: NewsCycle) -> tuple[str, list[Any]]:
+    (story,) = cycle.untracked
+    return story.slug, [a for a in cycle.articles if a.story == story.slug]
+
+
+def test_the_untracked_story_is_proposed_with_a_query_that_matches_it(
+    runs: Runs, store: Store
+) -> None:
+    import html
+
+    from noisecast.engine.core.match import parse_query
+
+    slug, articles = untracked_articles(runs.cycle)
+    assert slug not in {s["slug"] for s in store.list_stories()}  # never configured
+    titles = {a.title for a in articles}
+    (proposal,) = [
+        p
+        for p in store.list_proposals()
+        if sum(h["title"] in titles for h in p["headlines"]) > len(p["headlines"]) // 2
+    ]
+    assert proposal["outlets"] >= 5 and proposal["size"] >= len(articles) // 2
+    query = parse_query(proposal["query"])
+    mine, others = [], []
+    for a in runs.cycle.articles:
+        (mine if a.story == slug else others).append(
+            query.matches(a.title, html.unescape(a.summary))
+        )
+    assert sum(mine) >= 0.9 * len(mine), proposal["query"]
+    assert not any(others), proposal["query"]
+    # the summary names it, with its query
+    top = runs.first["emerging"]["top"]
+    assert top["title"] == proposal["title"] and top["query"] == proposal["query"]
+    out = io.StringIO()
+    _print_summary(Console(file=out, width=300), runs.first)
+    assert f"the loudest is {proposal['title']}" in out.getvalue()
+    assert proposal["query"] in out.getvalue()
+
+
+def test_tracking_the_untracked_story_scores_it_back_to_its_first_mention(
+    runs: Runs, tmp_path: Path
+) -> None:
+    from noisecast.engine.jobs.emerging import track_proposal
+    from noisecast.engine.schema import floor_hour
+
+    db = tmp_path / "track.db"
+    shutil.copy(runs.after_first, db)
+    slug, articles = untracked_articles(runs.cycle)
+    store = Store.from_url(f"sqlite:///{db}")
+    try:
+        titles = {a.title for a in articles}
+        proposal = next(
+            p for p in store.list_proposals() if any(h["title"] in titles for h in p["headlines"])
+        )
+        track_proposal(
+            store,
+            Settings(),
+            proposal["id"],
+            slug=slug,
+            title="Halvard chip export ban",
+            query=proposal["query"],
+            actor="test",
+            expected_version=proposal["version"],
+            now=END,
+        )
+        scores = hourly_scores(store, slug)
+        first = floor_hour(min(a.published for a in articles))
+        assert scores[0][0] == first
+        assert [at for at, _, _ in scores] == [first + i * HOUR for i in range(len(scores))]
+        assert scores[-1][0] == END - HOUR and scores[-1][1] > 0
+        assert store.mention_counts()[slug] >= 0.9 * len(articles)
+    finally:
+        store.close()

@@ -602,3 +602,24 @@ def test_hacker_news_search_is_served_as_the_collector_reads_it(server: DemoFeed
     ranked = httpx.get(f"{server.hn_url}/search", params={"query": "Northmere"}).json()["hits"]
     assert [h["points"] for h in ranked] == sorted((h["points"] for h in ranked), reverse=True)
     assert httpx.get(base, params={"query": "port strike Northmere"}).json()["hits"] == []
+
+
+def test_the_untracked_story_matches_its_own_words_and_nothing_else_does(
+    cycle: NewsCycle,
+) -> None:
+    """The story nobody configured (issue 14): no configured query finds it (checked above),
+    the query an editor would write for it finds all of it, and nothing else; nobody posts it
+    on the social sources the demo follows (they follow the configured stories)."""
+    (story,) = cycle.untracked
+    assert story.slug not in {s.slug for s in cycle.stories}
+    query = parse_query(story.query)
+    mine = [a for a in cycle.articles if a.story == story.slug]
+    assert len(mine) > 100 and len({a.outlet for a in mine}) >= 5
+    assert min(a.published for a in mine) >= cycle.start + 46 * HOUR
+    assert all(query.matches(a.title, a.summary) for a in mine)
+    assert not [
+        a.title
+        for a in cycle.articles
+        if a.story != story.slug and query.matches(a.title, a.summary)
+    ]
+    assert not any(p.story == story.slug for p in cycle.posts)

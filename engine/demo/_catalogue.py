@@ -298,6 +298,58 @@ STORIES = (
     ),
 )
 
+# A story nobody configured (issue 14): its articles reach the store through the feeds like any
+# other, match no story's query, and are what the Emerging tab should find. ``query`` is what an
+# editor would write for it (the demo's tests check that only its articles match it); it is not
+# in STORIES, so the demo never tracks it.
+CHIP_BAN = StoryText(
+    titles=(
+        "Chip export ban: Halvard Semiconductors halts shipments to {market}",
+        "Halvard Semiconductors shares slide {pct}% after chip export ban",
+        "Chip export ban leaves {n} Porthaven suppliers of Halvard in limbo",
+        "What the chip export ban on Halvard means for {group}",
+        "Chipmakers scramble as the Halvard export ban takes effect",
+        "Halvard Semiconductors warns of {k} job losses over chip export ban",
+        "{who} seeks exemptions from the Halvard chip export ban",
+        "Chip export ban: Halvard's customers in {market} look elsewhere",
+        "Live: Halvard chip export ban – {clock} update",
+        "Halvard chip plant idles lines as the export ban bites",
+        "Chip export ban: {who} defends the Halvard decision",
+        "Inside Halvard Semiconductors on day {day} of the chip export ban",
+    ),
+    summaries=(
+        "Halvard Semiconductors stopped shipping {product} to {market} after the chip export ban "
+        "took effect at {clock}.",
+        "The chip export ban covers Halvard's {product}; the company says {k} orders are on hold.",
+        "{who} said the export ban on Halvard's advanced chips would stay until a review ends.",
+        "Suppliers to Halvard's Porthaven chip plant fear the export ban will cost them "
+        "€{m} million.",
+    ),
+    slots={
+        "market": _v("Asia | the Gulf | North America | South America | Kestrelia"),
+        "group": _v(
+            "electronics makers | car factories | phone retailers | Halvard's suppliers | "
+            "chip designers"
+        ),
+        "who": _v(
+            "The trade minister | Halvard's chief executive | An industry lobby | "
+            "The foreign minister | Opposition leader Inès Duval"
+        ),
+        "product": _v("memory chips | AI accelerators | power chips | sensor chips"),
+    },
+    sections=("business", "news"),
+)
+
+UNTRACKED = (
+    StorySpec(
+        "halvard-chip-ban",
+        "Halvard chip export ban",
+        '"export ban" OR Halvard OR chipmakers',
+        "emerging",
+        CHIP_BAN,
+    ),
+)
+
 CITIES = _v("Zürich | Malmö | Lisbon | Kraków | Reykjavík | São Paulo | Montréal | Porto")
 # Everything else a newsroom publishes. None of it may match any story's query.
 FILLER = (
@@ -445,23 +497,24 @@ COVER_CODES = {
     "B": "city-budget",
     "N": "northmere-breach",
     "R": "saltmarsh-rovers",
+    "C": "halvard-chip-ban",  # UNTRACKED: covered, never configured
 }
 # slug | name | format | kind | weight | staff | coverage (story code + affinity)
 # Bigger outlets (wires, nationals) cover every story; locals, blogs and trade titles a few.
 HOSTS = {"pbn-news": "news.pbn.example"}  # else www.<slug>.example, or <slug>.example for blogs
 OUTLET_TABLE = """
-coastline-press      | Coastline Press       | atom | wire     | 10  | 6 | x1 P1 F1 B1 N1 R.3
-meridian-wire        | Meridian Wire         | rss  | wire     | 8   | 5 | x1 P1 F1 B1 N1
-agence-nord          | Agence Nord           | atom | wire     | 5   | 4 | x1 P1 F1 N1.5
-daily-ledger         | The Daily Ledger      | rss  | national | 7   | 5 | x1 P1 F1 B1 N1 R.3
-national-courier     | The National Courier  | atom | national | 7   | 5 | x1 P1 F1 B1 N1 R.3
+coastline-press      | Coastline Press       | atom | wire     | 10  | 6 | x1 P1 F1 B1 N1 R.3 C1
+meridian-wire        | Meridian Wire         | rss  | wire     | 8   | 5 | x1 P1 F1 B1 N1 C1
+agence-nord          | Agence Nord           | atom | wire     | 5   | 4 | x1 P1 F1 N1.5 C1
+daily-ledger         | The Daily Ledger      | rss  | national | 7   | 5 | x1 P1 F1 B1 N1 R.3 C1
+national-courier     | The National Courier  | atom | national | 7   | 5 | x1 P1 F1 B1 N1 R.3 C1
 morning-standard     | Morning Standard      | rss  | national | 6   | 5 | x1 P1 F1 B1 N1
 observer-post        | Observer & Post       | atom | national | 5   | 4 | x1 P1 F1 B1 N1 R.3
 evening-chronicle    | Evening Chronicle     | rss  | national | 5   | 4 | x1 P1 F1 B1 N1 R.3
 weekend-review       | The Weekend Review    | atom | national | 2   | 3 | x.6 P1 F1 N1
-pbn-news             | PBN News              | rss  | national | 6   | 5 | x1 P1 F1 B1 N1 R.3
+pbn-news             | PBN News              | rss  | national | 6   | 5 | x1 P1 F1 B1 N1 R.3 C1
 harbour-herald       | Harbour Herald        | rss  | local    | 4   | 3 | x1 P2 F1 B1.5 N.5 R1
-porthaven-today      | Porthaven Today       | atom | local    | 4   | 3 | x1 P2 F1 B2 N.5 R1
+porthaven-today      | Porthaven Today       | atom | local    | 4   | 3 | x1 P2 F1 B2 N.5 R1 C.5
 elden-valley-gazette | Elden Valley Gazette  | rss  | local    | 3   | 3 | x1 F2.5 B.5 R.5
 westmarch-echo       | Westmarch Echo        | atom | local    | 3   | 3 | x1 P1 F1.5 B1 R.5
 millbrook-mercury    | Millbrook Mercury     | rss  | local    | 2   | 2 | x1 F2 R.5
@@ -477,7 +530,7 @@ terrace-talk         | Terrace Talk          | atom | blog     | .6  | 1 | R8
 climate-notes        | Climate Notes         | rss  | blog     | .8  | 1 | F5
 civic-hacks          | Civic Hacks           | atom | blog     | .5  | 1 | B2 N2
 shipping-gazette     | Shipping Gazette      | rss  | trade    | 2   | 2 | x.3 P3
-fintech-daily        | Fintech Daily         | atom | trade    | 2   | 2 | x.3 N3
+fintech-daily        | Fintech Daily         | atom | trade    | 2   | 2 | x.3 N3 C3
 insurance-times      | Insurance Times       | rss  | trade    | 1.5 | 2 | x.2 F1 N1
 kultur-und-co        | Kultur & Co           | atom | trade    | 1   | 2 | x1
 """

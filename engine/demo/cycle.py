@@ -34,6 +34,7 @@ from noisecast.engine.demo._catalogue import (
     FILLER,
     OUTLETS,
     STORIES,
+    UNTRACKED,
     OutletProfile,
     StoryText,
 )
@@ -49,7 +50,7 @@ __all__ = [
     "render_feed",
 ]
 
-SHAPES = ("spike", "slow_burn", "steady", "late_breaker", "noise")
+SHAPES = ("spike", "slow_burn", "steady", "late_breaker", "noise", "emerging")
 FILLER_RATE = 16.0  # expected filler articles (weather, sport, culture...) per hour, all outlets
 SYNDICATION_P = 0.4  # chance that a wire article is re-published by other outlets
 SCOOPS = ("blog", "trade")  # the kinds of outlet that break a late breaker
@@ -96,6 +97,8 @@ class NewsCycle:
     outlets: tuple[DemoOutlet, ...]
     articles: tuple[DemoArticle, ...]  # sorted by published
     posts: tuple[SocialPost, ...] = ()  # Hacker News and Mastodon, sorted by published
+    # Stories published but never configured (issue 14): what the Emerging tab should find.
+    untracked: tuple[DemoStory, ...] = ()
 
     @cached_property
     def _by_outlet(self) -> dict[str, tuple[list[datetime], list[DemoArticle]]]:
@@ -147,6 +150,8 @@ def _rate(shape: str, h: float, when: datetime) -> float:
     if shape == "late_breaker":  # bank breach: nothing until hour 54, then a sharp rise
         # (and one scoop by a specialist the hour before: see generate_cycle)
         return 0.0 if h < 54 else 3.0 + 2.0 * (h - 54)
+    if shape == "emerging":  # a chip export ban nobody tracks: from hour 46, up to 8 an hour
+        return 0.0 if h < 46 else min(1.5 + 0.4 * (h - 46), 8.0)
     if shape == "filler":
         return FILLER_RATE * _daily(when, 0.5)
     raise ValueError(f"unknown story shape {shape!r}; use one of {SHAPES}")
@@ -264,35 +269,29 @@ def generate_cycle(start: datetime, hours: int = 72, seed: int = 20261126) -> Ne
     ]
     topics.append((None, "filler", FILLER))
     for story, shape, texts in topics:
-        covering = [p for p in OUTLETS if p.covers.get(story or "filler", 0.0) > 0]
-        weights = [p.weight * p.covers[story or "filler"] for p in covering]
-        scoopers = [(p, w) for p, w in zip(covering, weights, strict=True) if p.kind in SCOOPS]
-        rates = _rates(shape, start, hours, rng)
-        for h, lam in enumerate(rates):
-            # A late breaker is broken by a specialist (a blog, a trade title) an hour before
-            # the wires and the papers pick it up.
-            scoop = shape == "late_breaker" and lam == 0 and h + 1 < hours and rates[h + 1] > 0
-            for _ in range(1 if scoop and scoopers else _poisson(rng, lam)):
-                if scoop:
-                    outlet = rng.choices([p for p, _ in scoopers], [w for _, w in scoopers])[0]
-                else:
-                    outlet = rng.choices(covering, weights)[0]
-                published = start + timedelta(hours=h, seconds=rng.randrange(3600))
-                title, summary, section = _write(texts, rng, h, seen_titles)
-                author = rng.choice(staff[outlet.slug])
-                draft = _Draft(outlet.slug, story, title, summary, author, published, section)
-                drafts.append(draft)
-                if outlet.kind == "wire" and rng.random() < SYNDICATION_P:
-                    drafts.extend(_syndicate(draft, outlet, covering, rng, end))
-
-    drafts.sort(key=lambda d: (d.published, d.outlet, d.title))
+        drafts += _drafts(story, shape, texts, start, hours, rng, staff, seen_titles)
+    # The untracked stories draw from their own random stream, after everything else: the
+    # tracked stories' and the filler's articles are the same with or without them.
+    apart = random.Random(f"{seed}/untracked")
+    extra: list[_Draft] = []
+    for spec in UNTRACKED:
+        extra += _drafts(
+            spec.slug, spec.shape, (spec.text,), start, hours, apart, staff, seen_titles
+        )
+    extra_ids = {id(d) for d in extra}
+    drafts = sorted(drafts + extra, key=lambda d: (d.published, d.outlet, d.title))
     profiles = {p.slug: p for p in OUTLETS}
     last_id = {p.slug: rng.randrange(100_000, 9_000_000) for p in OUTLETS}  # CMS-style ids
+    apart_id = {p.slug: apart.randrange(20_000_000, 30_000_000) for p in OUTLETS}
     articles = []
     for d in drafts:
         profile = profiles[d.outlet]
-        last_id[d.outlet] += rng.randint(1, 37)
-        article_id = last_id[d.outlet]
+        if id(d) in extra_ids:  # their own id range: the others' ids stay as they were
+            apart_id[d.outlet] += apart.randint(1, 37)
+            article_id = apart_id[d.outlet]
+        else:
+            last_id[d.outlet] += rng.randint(1, 37)
+            article_id = last_id[d.outlet]
         d.url = (
             f"https://{profile.host}/{d.section}/{d.published:%Y/%m/%d}/"
             f"{_slugify(d.title)}-{article_id}"
@@ -310,7 +309,44 @@ def generate_cycle(start: datetime, hours: int = 72, seed: int = 20261126) -> Ne
     stories = tuple(DemoStory(s.slug, s.title, s.query, s.shape) for s in STORIES)
     outlets = tuple(DemoOutlet(p.slug, p.name, p.host, p.format) for p in OUTLETS)
     posts = generate_posts(articles, {s.slug: s.query for s in stories}, end, seed)
-    return NewsCycle(start, hours, stories, outlets, tuple(articles), posts)
+    untracked = tuple(DemoStory(s.slug, s.title, s.query, s.shape) for s in UNTRACKED)
+    return NewsCycle(start, hours, stories, outlets, tuple(articles), posts, untracked)
+
+
+def _drafts(
+    story: str | None,
+    shape: str,
+    texts: tuple[StoryText, ...],
+    start: datetime,
+    hours: int,
+    rng: random.Random,
+    staff: dict[str, list[str]],
+    seen_titles: set[str],
+) -> list[_Draft]:
+    """One topic's articles over the cycle (and their syndicated copies)."""
+    end = start + timedelta(hours=hours)
+    drafts: list[_Draft] = []
+    covering = [p for p in OUTLETS if p.covers.get(story or "filler", 0.0) > 0]
+    weights = [p.weight * p.covers[story or "filler"] for p in covering]
+    scoopers = [(p, w) for p, w in zip(covering, weights, strict=True) if p.kind in SCOOPS]
+    rates = _rates(shape, start, hours, rng)
+    for h, lam in enumerate(rates):
+        # A late breaker is broken by a specialist (a blog, a trade title) an hour before
+        # the wires and the papers pick it up.
+        scoop = shape == "late_breaker" and lam == 0 and h + 1 < hours and rates[h + 1] > 0
+        for _ in range(1 if scoop and scoopers else _poisson(rng, lam)):
+            if scoop:
+                outlet = rng.choices([p for p, _ in scoopers], [w for _, w in scoopers])[0]
+            else:
+                outlet = rng.choices(covering, weights)[0]
+            published = start + timedelta(hours=h, seconds=rng.randrange(3600))
+            title, summary, section = _write(texts, rng, h, seen_titles)
+            author = rng.choice(staff[outlet.slug])
+            draft = _Draft(outlet.slug, story, title, summary, author, published, section)
+            drafts.append(draft)
+            if outlet.kind == "wire" and rng.random() < SYNDICATION_P:
+                drafts.extend(_syndicate(draft, outlet, covering, rng, end))
+    return drafts
 
 
 def _syndicate(

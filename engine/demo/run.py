@@ -7,12 +7,16 @@ HTTP and store them, exactly as they would a publisher's feed or the real APIs. 
 politeness limits differ (it is our own loopback server, so no per-host gap and no jitter), and
 the intervals stay between one and three hours.
 
-After each simulated hour the demo does what the hourly cycle does: it scores the hour that
-just ended, brings the stories' Timelines up to date and evaluates the alert rules, then runs a
-delivery pass. The newsroom's alert destination is a webhook the demo receives itself
-(:class:`WebhookReceiver` on 127.0.0.1, reached through Apprise's ``json://``, its URL passed
-as a secret and never written to a file); the rule ``breaking`` sends a message when a story
-reaches High, and the summary prints what the webhook received for the breaking story.
+After each simulated hour the demo does what the hourly cycle does: it clusters the mentions
+just collected (issue 14), scores the hour that just ended, brings the stories' Timelines up to
+date and evaluates the alert rules, then runs a delivery pass; every ``EMERGING_EVERY`` hours
+and at the end it proposes the loud stories nobody tracks (the cycle does every hour). The
+cycle has one such story (:data:`noisecast.engine.demo._catalogue.UNTRACKED`), and the summary
+prints the loudest proposal with its suggested query. The newsroom's alert destination is a
+webhook the demo receives itself (:class:`WebhookReceiver` on 127.0.0.1, reached through
+Apprise's ``json://``, its URL passed as a secret and never written to a file); the rule
+``breaking`` sends a message when a story reaches High, and the summary prints what the webhook
+received for the breaking story.
 
 After the last hour every source is fetched once more, so the table shows the whole cycle,
 and the whole cycle is scored again with everything collected. Then the forecasts, and the
@@ -57,6 +61,7 @@ from noisecast.engine.demo.social import story_tags
 from noisecast.engine.jobs.alerts import deliver_alerts, evaluate_alerts
 from noisecast.engine.jobs.catalog import sync_from_config
 from noisecast.engine.jobs.collect import collect
+from noisecast.engine.jobs.emerging import cluster_new_mentions, update_emerging
 from noisecast.engine.jobs.forecasting import update_forecasts
 from noisecast.engine.jobs.noise import update_noise
 from noisecast.engine.jobs.timeline import update_timeline
@@ -68,6 +73,9 @@ DEMO_START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 # The newsroom's major outlets among the demo's: its biggest wire service and a national paper.
 MAJOR_OUTLETS = ("coastline-press", "national-courier")
+# Proposals of untracked stories are made every EMERGING_EVERY simulated hours and at the end
+# (the cycle makes them every hour; each look costs the demo about half a second).
+EMERGING_EVERY = 12
 SHOWCASE = "northmere-breach"  # the breaking story, whose public page the demo fills
 NEWSROOM = "newsroom"  # the demo's alert destination: a webhook on 127.0.0.1 the demo receives
 BREAKING = AlertRuleSettings(
@@ -199,10 +207,15 @@ def run_demo(
                     report = collect(store, demo.collector, now=now)
                     fetched += len(report.sources)
                     new += report.items_new
-                    # What the hourly cycle does once the hour is over: score it, then the
-                    # Timelines and the alerts, then a delivery pass (noisecast.engine.jobs.cycle).
+                    # What the hourly cycle does once the hour is over: cluster what came in,
+                    # score the hour, then the Timelines, the emerging stories and the alerts,
+                    # then a delivery pass (noisecast.engine.jobs.cycle).
+                    look = hour % EMERGING_EVERY == 0  # the desk's look at what is emerging
+                    cluster_new_mentions(store, demo, now=now, flush=look)
                     update_noise(store, demo, start=now - HOUR, end=now)
                     update_timeline(store, demo, now=now)
+                    if look:
+                        update_emerging(store, demo, now - HOUR, now=now)
                     _count(alerted, evaluate_alerts(store, demo, hour=now - HOUR, now=now))
                     _count(alerted, deliver_alerts(store, demo, secrets, now=now))
                     progress.update(task, advance=1, new=new)
@@ -213,8 +226,11 @@ def run_demo(
             end = DEMO_START + timedelta(hours=hours)
             # The whole cycle scored again with everything collected (late mentions included),
             # and the Timelines brought in line with those scores.
+            cluster_new_mentions(store, demo, now=end, flush=True)
             noise = update_noise(store, demo, start=DEMO_START, end=end)
             update_timeline(store, demo, now=end)
+            update_emerging(store, demo, end - HOUR, now=end)
+            emerging = _emerging_summary(store.list_proposals())
             outlook = update_forecasts(store, demo, now=end)
             # The editor "demo" (a new password each run), who then publishes the showcase.
             review = demo_review(url, now=end)
@@ -258,6 +274,7 @@ def run_demo(
         "http_requests": server.requests,
         "seconds": round(time.monotonic() - started, 1),
         "stories": rows,
+        "emerging": emerging,
         "alerts": {
             "destination": NEWSROOM,
             "rule": {"name": BREAKING.name, "when": BREAKING.when},
@@ -276,6 +293,27 @@ def run_demo(
     if not quiet:
         _print_summary(console, summary)
     return summary
+
+
+def _emerging_summary(proposals: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many stories nobody tracks are proposed, and the loudest with its suggested query."""
+    top = proposals[0] if proposals else None
+    return {
+        "proposals": len(proposals),
+        "top": None
+        if top is None
+        else {
+            "id": int(top["id"]),
+            "title": str(top["title"]),
+            "query": str(top["query"]),
+            "score": round(float(top["score"]), 2),
+            "level": str(top["level"]),
+            "size": int(top["size"]),
+            "outlets": int(top["outlets"]),
+            "precision": float(top["quality"]["precision"]),
+            "recall": float(top["quality"]["recall"]),
+        },
+    }
 
 
 def _count(totals: dict[str, int], counts: dict[str, int]) -> None:
@@ -300,6 +338,7 @@ def look_commands(database_url: str, last_hour: datetime, *, today: datetime) ->
         f"{base} score --as-of {last_hour:%Y-%m-%dT%H:%MZ}",
         f"{base} stories test {query} --days {days}",
         f"{base} alerts list",
+        f"{base} emerging",
     ]
 
 
@@ -400,6 +439,7 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
             when = datetime.fromisoformat(entry["at"])
             console.print(f"  {when:%Y-%m-%d %H:%M} UTC  {escape(entry['title'])}", highlight=False)
     _print_alerts(console, summary)
+    _print_emerging(console, summary)
     if review:
         login = (
             f"log in as [bold]{escape(review['editor'])}[/] with the password "
@@ -444,3 +484,24 @@ def _print_alerts(console: Console, summary: dict[str, Any]) -> None:
         console.print(f"  [bold]{escape(m['title'])}[/]", soft_wrap=True, highlight=False)
         for line in m["message"].splitlines():
             console.print(f"  {escape(line)}", soft_wrap=True, highlight=False)
+
+
+def _print_emerging(console: Console, summary: dict[str, Any]) -> None:
+    """The loudest story nobody tracks, and the query noisecast suggests for it."""
+    found = summary.get("emerging")
+    if not found:
+        return
+    top = found["top"]
+    if top is None:
+        console.print("Emerging: no untracked story is loud enough to propose.", soft_wrap=True)
+        return
+    console.print(
+        f"Emerging: {found['proposals']} untracked stories proposed; the loudest is "
+        f"[bold]{escape(top['title'])}[/] ({top['score']:.0f}, {escape(top['level'])}; "
+        f"{top['size']} mentions from {top['outlets']} outlets). Suggested query: "
+        f"[bold]{escape(top['query'])}[/] (precision {top['precision']:.2f}, recall "
+        f"{top['recall']:.2f}). Track it in the review app's Emerging tab, or with "
+        f"`emerging track {top['id']}`.",
+        soft_wrap=True,
+        highlight=False,
+    )
