@@ -13,6 +13,11 @@ from nbclient import NotebookClient
 from tests.conftest import copy_demo
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+# What each notebook must print, and how many plots (inline images) it must draw at least.
+EXPECTED = {
+    "forecast_backtest.ipynb": (["scored forecasts at origins", "production: blended"], 6),
+    "trends.ipynb": (["the slow burn overtakes the spike at"], 0),
+}
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +26,7 @@ def demo_db(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 def test_there_are_notebooks() -> None:
-    assert [p.name for p in NOTEBOOKS] == ["trends.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == sorted(EXPECTED)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -35,7 +40,11 @@ def test_committed_without_outputs(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs(path: Path, demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs(
+    path: Path, demo_db: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    if path.name == "forecast_backtest.ipynb":  # the backtest reads ../shared/data's series
+        monkeypatch.setenv("NOISECAST_SHARED_DATA", str(request.getfixturevalue("shared_data")))
     monkeypatch.setenv("NOISECAST_DB", str(demo_db))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(path, as_version=4)
@@ -48,5 +57,15 @@ def test_notebook_runs(path: Path, demo_db: Path, monkeypatch: pytest.MonkeyPatc
     printed = "".join(
         o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs
     )
-    assert "the slow burn overtakes the spike at" in printed
+    texts, plots = EXPECTED[path.name]
+    for text in texts:
+        assert text in printed, f"{path.name}: {text!r} not printed"
+    images = [
+        o
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
+    assert len(images) >= plots, f"{path.name}: {len(images)} plots drawn, expected {plots}"
     assert os.environ["NOISECAST_DB"] == str(demo_db)
