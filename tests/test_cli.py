@@ -287,6 +287,9 @@ UNREACHABLE_COMMANDS = [
     ("demo", "--hours", "1"),
     ("alerts", "list"),
     ("alerts", "deliver"),
+    ("emerging",),
+    ("emerging", "track", "1"),
+    ("emerging", "dismiss", "1"),
 ]
 
 
@@ -294,8 +297,8 @@ def test_an_unreachable_database_is_one_line_for_every_command(tmp_path: Path) -
     url = f"postgresql+psycopg://noisecast@127.0.0.1:{_closed_port()}/noisecast"
     config = tmp_path / "config.toml"
     config.write_text(VALID.replace('url = "sqlite:///var/cli.db"', f'url = "{url}"'))
-    covered = {" ".join(c[: 2 if c[0] in ("sources", "stories", "editors", "alerts") else 1])
-               for c in UNREACHABLE_COMMANDS}  # fmt: skip
+    groups = ("sources", "stories", "editors", "alerts", "emerging")
+    covered = {" ".join(c[: 2 if c[0] in groups else 1]) for c in UNREACHABLE_COMMANDS}
     offline = {("backtest",), ("alerts", "test")}  # they never open the database
     assert covered == {" ".join(p) for p in all_commands(cli) if p and p not in offline} - {
         "sources",
