@@ -31,7 +31,6 @@ from typing import Any, cast
 import pandas as pd
 
 from noisecast.engine.config import Settings, StorySettings, validate
-from noisecast.engine.core.aggregate import collection_health, overdue_sources
 from noisecast.engine.core.emerging import (
     EmergingParams,
     MemberRow,
@@ -51,7 +50,7 @@ from noisecast.engine.jobs._cluster_run import (
     loaded_clusterer,
 )
 from noisecast.engine.jobs.catalog import add_story
-from noisecast.engine.jobs.noise import _score_rows, _with_every_story, refresh_hourly
+from noisecast.engine.jobs.noise import _score_rows, refresh_hourly, scoring_frames
 from noisecast.engine.schema import floor_hour
 from noisecast.engine.store import Store
 
@@ -116,20 +115,8 @@ def _tracked_frames(
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The active stories' hourly frame and the collection health over the lookback before
     ``start`` to ``end``, as :func:`~noisecast.engine.jobs.noise.update_noise` reads them."""
-    params = _score_params(settings)
-    since = start - timedelta(hours=params.lookback_hours)
-    slugs = [s["slug"] for s in store.list_stories("active")]
-    hourly = _with_every_story(store.hourly_frame(since, end), slugs, since)
-    fetch_rows, collected, source_rows = store.health_inputs(since, end)
-    health = collection_health(
-        fetch_rows,
-        overdue_sources(source_rows, end, since=since),
-        collected,
-        since,
-        end,
-        settings.scoring.unhealthy_failed_share,
-    )
-    return hourly, health, slugs
+    since = start - timedelta(hours=_score_params(settings).lookback_hours)
+    return scoring_frames(store, settings, since, end)
 
 
 # --- the hourly update ------------------------------------------------------------------------

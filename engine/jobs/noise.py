@@ -111,17 +111,7 @@ def update_noise(
     refresh_hourly(store)
     if rebuild:
         rebuild_hourly(store, since, end)
-    slugs = [s["slug"] for s in store.list_stories("active")]
-    hourly = _with_every_story(store.hourly_frame(since, end), slugs, since)
-    fetch_rows, collected, source_rows = store.health_inputs(since, end)
-    health = collection_health(
-        fetch_rows,
-        overdue_sources(source_rows, end, since=since),
-        collected,
-        since,
-        end,
-        settings.scoring.unhealthy_failed_share,
-    )
+    hourly, health, slugs = scoring_frames(store, settings, since, end)
     targets = list(pd.date_range(start, end, freq="h", inclusive="left"))
     scores = noise_level(hourly, health, params, hours=targets) if slugs and targets else None
     store.write_health(health, since, end)
@@ -139,6 +129,25 @@ def update_noise(
         extra={"job": "score"},
     )
     return report
+
+
+def scoring_frames(
+    store: Store, settings: Settings, since: datetime, end: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """What scores rest on over ``[since, end)``: the active stories' hourly frame (each story
+    from ``since``), the collection health of each hour, and the active stories' slugs."""
+    slugs = [s["slug"] for s in store.list_stories("active")]
+    hourly = _with_every_story(store.hourly_frame(since, end), slugs, since)
+    fetch_rows, collected, source_rows = store.health_inputs(since, end)
+    health = collection_health(
+        fetch_rows,
+        overdue_sources(source_rows, end, since=since),
+        collected,
+        since,
+        end,
+        settings.scoring.unhealthy_failed_share,
+    )
+    return hourly, health, slugs
 
 
 def _no_mentions() -> pd.DataFrame:
