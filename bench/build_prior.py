@@ -1,11 +1,11 @@
 """Build the forecast prior shipped with the package: `make prior`.
 
-Fits :class:`noisecast.engine.core.prior.PriorForecaster` on the vendored UCI Facebook series
-(``engine/data/uci_facebook_palestine_hourly_dev.csv.gz``: the 5,028 development series of
-``../shared/data/series``, CC BY 4.0, see ``engine/data/README.md``) with fixed seeds and one
-thread, and writes ``engine/data/forecast_prior.joblib`` (compress=3) and its sidecar
-``forecast_prior.json``. The same source gives the same predictions on every rebuild
-(``tests/test_prior.py`` checks it).
+Fits :class:`noisecast.engine.core.prior.PriorForecaster` on the public UCI Facebook series
+(``../shared/data/series/uci_facebook_palestine_hourly_dev.csv``, or under
+``$NOISECAST_SHARED_DATA``: the 5,028 development series, CC BY 4.0, see
+``engine/data/README.md``) with fixed seeds and one thread, and writes
+``engine/data/forecast_prior.joblib`` (compress=3) and its sidecar ``forecast_prior.json``.
+The same source gives the same predictions on every rebuild (``tests/test_prior.py`` checks it).
 
     python bench/build_prior.py [--source CSV_OR_CSV_GZ] [--out DIR] [--horizon 24]
 """
@@ -16,6 +16,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -24,8 +25,10 @@ from noisecast.engine.core.prior import PriorForecaster
 from noisecast.engine.jobs.model_files import PRIOR_FILE, save_prior
 from noisecast.engine.jobs.series_files import read_series_csv
 
-DATA = Path(__file__).resolve().parent.parent / "engine" / "data"
-SOURCE = DATA / "uci_facebook_palestine_hourly_dev.csv.gz"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "engine" / "data"
+SHARED_DATA = Path(os.environ.get("NOISECAST_SHARED_DATA") or ROOT.parent / "shared" / "data")
+SOURCE = SHARED_DATA / "series" / "uci_facebook_palestine_hourly_dev.csv"
 NAME = "UCI News Popularity in Multiple Social Media Platforms, Palestine, Facebook (dev)"
 
 
@@ -36,6 +39,11 @@ def raw_bytes(source: Path) -> bytes:
 
 def build(source: Path = SOURCE, out: Path = DATA, horizon: int = 24) -> dict[str, object]:
     """Fit the prior on ``source`` and write it to ``out``; the sidecar."""
+    if not source.is_file():
+        raise SystemExit(
+            f"build_prior: {source} is absent: the prior is fitted on the shared public series "
+            "(set NOISECAST_SHARED_DATA to the folder holding series/, or pass --source)"
+        )
     data = raw_bytes(source)
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "series.csv"

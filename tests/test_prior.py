@@ -4,7 +4,6 @@ start, and a reproducible rebuild."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
@@ -79,14 +78,14 @@ def test_the_prior_forecasts_in_proportion_to_the_story(prior: PriorForecaster) 
 
 
 def test_the_bundled_prior_matches_its_sidecar_and_its_training_data(
-    prior: PriorForecaster,
+    prior: PriorForecaster, shared_data: Path
 ) -> None:
     path = bundled_prior_path()
     sidecar = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sidecar["sha256"]
     assert sidecar["version"] == MODEL_VERSION and sidecar["model"] == "prior"
     assert sidecar["sklearn_version"].split(".")[:2] == sklearn.__version__.split(".")[:2]
-    data = gzip.decompress(SOURCE.read_bytes())
+    data = (shared_data / "series" / SOURCE.name).read_bytes()
     training = sidecar["training_data"]
     assert hashlib.sha256(data).hexdigest() == training["sha256"]
     assert training["n_series"] == 5028 and "CC BY 4.0" in training["licence"]
@@ -149,8 +148,10 @@ def test_the_job_falls_back_to_cold_start_when_the_prior_is_refused(
 
 
 @pytest.mark.slow
-def test_make_prior_rebuilds_the_same_model(tmp_path: Path, prior: PriorForecaster) -> None:
-    sidecar = build(out=tmp_path)
+def test_make_prior_rebuilds_the_same_model(
+    tmp_path: Path, prior: PriorForecaster, shared_data: Path
+) -> None:
+    sidecar = build(shared_data / "series" / SOURCE.name, out=tmp_path)
     assert sidecar["training_data"] == prior.metadata["training_data"]
     rebuilt = load_prior(tmp_path / model_files.PRIOR_FILE)
     table = build_features(synthetic(n_series=40, hours=30, seed=9), 24)
