@@ -19,7 +19,15 @@ from noisecast.engine.store import Store
 from noisecast.engine.web.accounts import add_editor
 from tests.conftest import ROOT
 from tests.test_web_alerts import CLOCK, DESTINATIONS, HOSTILE, T0, plant_alerts
-from tests.web_helpers import CHROMIUM, SCREENSHOTS, Watch, require_browser, serious, serve
+from tests.web_helpers import (
+    CHROMIUM,
+    SCREENSHOTS,
+    Watch,
+    log_in_through,
+    require_browser,
+    serious,
+    serve,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -80,12 +88,7 @@ def test_alerts_in_a_browser(site: str) -> None:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             watch = Watch(page)
-            page.goto(f"{site}/alerts")
-            expect(page).to_have_url(f"{site}/login?next=/alerts")
-            page.fill("input[name=username]", ADMIN)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button:has-text('Log in')")
-            expect(page).to_have_url(f"{site}/alerts")
+            log_in_through(page, site, "/alerts", ADMIN, PASSWORD)
 
             # The page: the failing destination named with its error, the nav's count, the
             # rule in words, each destination's delivery state; hostile text shown as text.

@@ -19,7 +19,15 @@ import pytest
 from noisecast.engine.store import Store
 from noisecast.engine.web.accounts import add_editor
 from tests.test_web_emerging import CLOCK, HOSTILE, HOUR, headline, plant_mentions, proposal
-from tests.web_helpers import SCREENSHOTS, Watch, require_browser, serious, serve
+from tests.web_helpers import (
+    CHROMIUM,
+    SCREENSHOTS,
+    Watch,
+    log_in_through,
+    require_browser,
+    serious,
+    serve,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -70,16 +78,11 @@ def test_track_a_proposal_in_a_browser(site: str) -> None:
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             watch = Watch(page)
-            page.goto(f"{site}/emerging")
-            expect(page).to_have_url(f"{site}/login?next=/emerging")
-            page.fill("input[name=username]", EDITOR)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button:has-text('Log in')")
-            expect(page).to_have_url(f"{site}/emerging")
+            log_in_through(page, site, "/emerging", EDITOR, PASSWORD)
 
             # The list: loudest first, the hostile one shown as text, nothing run.
             expect(page.locator("nav a[aria-current=page]")).to_have_text("Emerging")

@@ -160,6 +160,19 @@ class Watch:
         )
 
 
+def log_in_through(page: Any, site: str, path: str, name: str, password: str) -> None:
+    """Open ``path`` logged out: the app sends the browser to its login form and, once
+    ``name`` logs in, back to ``path``."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{site}{path}")
+    expect(page).to_have_url(f"{site}/login?next={path}")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click("button:has-text('Log in')")
+    expect(page).to_have_url(f"{site}{path}")
+
+
 def serious(page: Any) -> list[str]:
     """axe-core's serious and critical violations on the page, one line each."""
     from axe_playwright_python.sync_playwright import Axe
